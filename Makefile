@@ -1,0 +1,42 @@
+# reelflow: `make demo` and `make test` install what they need (uv included) and run.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+VENV := .venv
+RUN := $(VENV)/bin
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= 1
+
+.PHONY: demo test test-fast bench lint sync sample clean
+
+demo: sync
+	$(RUN)/reelflow process tests/data/sample.mp4 --out demo-output
+
+test: sync
+	$(RUN)/pytest -q -ra
+
+test-fast: sync
+	$(RUN)/pytest -q -ra -m "not slow"
+
+bench: sync
+	$(RUN)/python scripts/bench.py
+
+lint: sync
+	$(RUN)/ruff check . && $(RUN)/ruff format --check .
+
+sample: sync
+	$(RUN)/python scripts/make_sample_video.py
+
+sync: $(VENV)/.synced
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+# No uv on PATH: install it from PyPI into a private folder, no root needed.
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv
+
+clean:
+	rm -rf demo-output .pytest_cache

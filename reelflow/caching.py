@@ -1,0 +1,90 @@
+"""Cache keys and retry rules shared by every stage task.
+
+Prefect's default cache policy includes the run id and its INPUTS policy hashes a path string,
+not the file behind it. Stages here are keyed on what determines their output instead: the
+streamed content hash of the input file, every option that changes the output, and the stage's
+code version tag. A key function may also check that the files a cached result points at still
+exist, so a cleaned-up cache entry is recomputed rather than returned stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from reelflow.errors import is_permanent
+from reelflow.media import file_sha256
+
+
+def stable_hash(*parts: Any) -> str:
+    """Hash JSON-able parts (pydantic models included) into a short, stable hex key."""
+    blob = json.dumps([_jsonable(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def content_key(
+    stage: str,
+    version: str,
+    file_param: str | None = None,
+    ignore: Iterable[str] = (),
+    outputs: Callable[[dict[str, Any]], Iterable[Path]] | None = None,
+) -> Callable[[Any, dict[str, Any]], str]:
+    """Build a Prefect `cache_key_fn` for one stage.
+
+    `file_param` names the parameter holding the input file path (a str or a MediaInfo); its
+    content hash replaces the path. `ignore` lists parameters that never change the output.
+    `outputs` returns the files a cached result relies on: if any is missing the key changes,
+    so Prefect computes the stage again instead of returning a dangling path.
+    """
+    skipped = set(ignore) | ({file_param} if file_param else set())
+
+    def key_fn(_context: Any, parameters: dict[str, Any]) -> str:
+        parts: list[Any] = [stage, version]
+        if file_param:
+            parts.append(_file_identity(parameters[file_param]))
+        parts.append({k: v for k, v in parameters.items() if k not in skipped})
+        key = f"reelflow-{stage}-{stable_hash(*parts)}"
+        if outputs is not None:
+            expected = list(outputs(parameters))
+            if not all(p.exists() for p in expected):
+                # A one-off key: this run recomputes, and no later run can hit a stale record.
+                return f"{key}-rebuild-{uuid.uuid4().hex}"
+        return key
+
+    return key_fn
+
+
+def _file_identity(value: Any) -> str:
+    sha = getattr(value, "sha256", None)
+    if sha:
+        return sha
+    return file_sha256(getattr(value, "path", value))
+
+
+def retry_transient_only(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Prefect retry condition: retry I/O hiccups, never a permanent error."""
+    exc = state.data if isinstance(state.data, BaseException) else None
+    if exc is None:
+        try:
+            exc = state.result(raise_on_failure=False)
+        except Exception:
+            return True
+    return not (isinstance(exc, BaseException) and is_permanent(exc))

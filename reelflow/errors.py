@@ -1,0 +1,61 @@
+"""One error tree, with messages written for the person who hit the error.
+
+`permanent` errors are never retried (see `reelflow.retry.retry_transient_only`): retrying a
+video that does not exist or a file that is not a video only delays the same answer.
+"""
+
+from __future__ import annotations
+
+
+class ReelflowError(Exception):
+    """Base of every error reelflow raises on purpose; `str(err)` is the one-line reason."""
+
+    permanent = True
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class SourceUnavailable(ReelflowError):
+    """The file or URL cannot be read (missing, unreachable, refused, removed)."""
+
+
+class TransientSourceError(SourceUnavailable):
+    """A download that may work on a later try (timeouts, 5xx, connection resets)."""
+
+    permanent = False
+
+
+class NotAVideo(ReelflowError):
+    """The input exists but holds no decodable video stream."""
+
+
+class VideoTooShort(ReelflowError):
+    """The video is shorter than the shortest clip asked for."""
+
+
+class VideoTooLong(ReelflowError):
+    """The video is longer than MAX_VIDEO_MINUTES."""
+
+
+class NoMoments(ReelflowError):
+    """No clip of the asked length could be found (for example: too little speech)."""
+
+
+class ToolFailed(ReelflowError):
+    """An external tool (ffmpeg, ffprobe) failed or ran past its time limit."""
+
+
+class InvalidRequest(ReelflowError):
+    """A request's options contradict each other or are out of range."""
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """Errors we did not raise on purpose are treated as transient only when they are I/O."""
+    if isinstance(exc, ReelflowError):
+        return exc.permanent
+    return not isinstance(exc, (TimeoutError, ConnectionError))

