@@ -1,0 +1,145 @@
+"""The `clip_video` flow: one video in, ranked vertical clips out.
+
+    ingest -> (transcribe || scenes) -> moments -> boundaries -> reframe -> render -> publish
+
+Each stage is a cached task in tasks/; this file only wires them and reports progress.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from prefect.futures import as_completed
+from prefect.runtime import flow_run
+from prefect.states import Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.progress import JobProgress
+from reelflow.caching import stable_hash
+from reelflow.errors import NoMoments, ReelflowError, VideoTooShort
+from reelflow.jobs import ClipRequest, job_dir
+from reelflow.models import MediaInfo, ReframePlan, RepairedMoment
+from reelflow.settings import get_settings
+from tasks.boundaries import boundaries
+from tasks.ingest import ingest
+from tasks.moment_options import MomentOptions
+from tasks.moments import moments
+from tasks.publish import clip_entry, place_clip, publish
+from tasks.reframe import reframe
+from tasks.render import VERSION as RENDER_VERSION
+from tasks.render import RenderOptions, render
+from tasks.scenes import scenes
+from tasks.transcribe import model_tag, transcribe
+
+
+def _run_name() -> str:
+    request = flow_run.parameters.get("request") or {}
+    if isinstance(request, dict):
+        request = ClipRequest.model_validate(request)
+    return f"clip {request.label()}"
+
+
+@flow(
+    name="clip_video",
+    flow_run_name=_run_name,
+    task_runner=ThreadPoolTaskRunner(max_workers=4),
+    description="Cut a video into ranked, reframed 9:16 clips with titles and hooks.",
+)
+def clip_video(request: ClipRequest):
+    job_id = str(flow_run.id or "local")
+    progress = JobProgress(job_id, job_dir(job_id, request.out_dir), request)
+    try:
+        return _run(request, progress)
+    except ReelflowError as exc:
+        progress.failed(str(exc))
+        return Failed(message=str(exc))
+    except Exception as exc:
+        get_run_logger().exception("Unexpected error in stage %s", progress.stage)
+        reason = f"Internal error during {progress.stage} ({type(exc).__name__}); see the logs"
+        progress.failed(reason)
+        return Failed(message=reason)
+
+
+def _run(request: ClipRequest, progress: JobProgress) -> dict:
+    opts = MomentOptions(
+        clips=request.clips, min_seconds=request.min_seconds, max_seconds=request.max_seconds
+    )
+    progress.stage_started("ingest")
+    media = ingest(request.source)
+    _check_length(media, opts)
+    progress.media = media
+
+    progress.stage_started("transcribe")
+    transcript_run = transcribe.submit(media, model_tag())
+    cuts = scenes.submit(media).result()
+    transcript = transcript_run.result()
+    if transcript.warning:
+        progress.warn(transcript.warning)
+
+    progress.stage_started("moments")
+    picked = moments(transcript, cuts, opts, request.provider)
+    progress.stage_started("boundaries")
+    kept, dropped = boundaries(picked, transcript, cuts, media.duration_s, opts)
+    progress.dropped = dropped
+    if not kept:
+        raise NoMoments(_no_moments_reason(transcript.words, dropped, opts))
+
+    progress.stage_started("reframe", planned=len(kept))
+    plans = [
+        reframe.submit(media, i, item.moment.start_s, item.moment.end_s, cuts)
+        for i, item in enumerate(kept, start=1)
+    ]
+    plans = [plan.result() for plan in plans]
+    progress.stage_started("render")
+    entries = _render_all(media, kept, plans, progress)
+
+    progress.stage_started("publish")
+    manifest = publish(str(progress.folder), transcript, entries, **progress.manifest_fields())
+    progress.completed(entries)
+    return {"job_id": progress.job_id, "folder": str(progress.folder),
+            "clips": len(manifest["clips"])}  # fmt: skip
+
+
+def _check_length(media: MediaInfo, opts: MomentOptions) -> None:
+    if media.duration_s < opts.min_seconds:
+        raise VideoTooShort(
+            f"The video is {media.duration_s:.1f} s long; clips must be at least "
+            f"{opts.min_seconds:g} s"
+        )
+
+
+def _no_moments_reason(words: list, dropped: list, opts: MomentOptions) -> str:
+    if not words:
+        return "No speech was found, so no clip could be chosen"
+    if dropped:
+        return f"No clip survived boundary checks: {dropped[0].reason}"
+    return f"Not enough continuous speech for a {opts.min_seconds:g}-{opts.max_seconds:g} s clip"
+
+
+def _render_all(
+    media: MediaInfo, kept: list[RepairedMoment], plans: list[ReframePlan], progress: JobProgress
+) -> list[dict]:
+    """Render the clips, at most RENDER_WORKERS at a time, placing each as it finishes."""
+    workers = get_settings().render_workers
+    opts = RenderOptions.from_settings()
+    cache = get_settings().cache_dir / "renders"
+    pending, entries = {}, []
+    for i, (item, plan) in enumerate(zip(kept, plans, strict=True), start=1):
+        if len(pending) >= workers:
+            entries.append(_place_next(pending, progress))
+        m = item.moment
+        key = stable_hash(RENDER_VERSION, media.sha256, m.start_s, m.end_s, opts)
+        out, thumb = cache / f"{key}.mp4", cache / f"{key}.jpg"
+        future = render.submit(media, i, m.start_s, m.end_s, plan, str(out), str(thumb), opts)
+        pending[future] = (i, item)
+    while pending:
+        entries.append(_place_next(pending, progress))
+    return entries
+
+
+def _place_next(pending: dict, progress: JobProgress) -> dict:
+    future = next(as_completed(list(pending)))
+    index, item = pending.pop(future)
+    clip = future.result()
+    entry = clip_entry(index, item, clip, place_clip(clip, progress.folder, index))
+    progress.clip_done(entry)
+    return entry

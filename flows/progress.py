@@ -1,0 +1,141 @@
+"""What a running job tells the outside: a Prefect progress artifact, log lines per stage,
+and the job's manifest (status "processing" with the clips done so far)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from prefect import get_run_logger
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
+
+from reelflow.jobs import ClipRequest
+from reelflow.models import DroppedMoment, MediaInfo
+from tasks.publish import write_manifest
+
+# Share of the whole job each stage usually takes; progress moves by these steps.
+STAGE_WEIGHTS = {
+    "ingest": 5,
+    "transcribe": 35,
+    "moments": 3,
+    "boundaries": 2,
+    "reframe": 15,
+    "render": 35,
+    "publish": 5,
+}
+
+
+class JobProgress:
+    def __init__(self, job_id: str, folder: Path, request: ClipRequest):
+        self.job_id = job_id
+        self.folder = folder
+        self.request = request
+        self.stage = "queued"
+        self.media: MediaInfo | None = None
+        self.dropped: list[DroppedMoment] = []
+        self.warnings: list[str] = []
+        self.clips: list[dict] = []
+        self.planned: int | None = None
+        self.timings: dict[str, float] = {}
+        self._stage_began = time.perf_counter()
+        self._artifact = create_progress_artifact(
+            0.0, key=f"progress-{job_id}"[:64], description=f"Clipping {request.label()}"
+        )
+
+    @property
+    def percent(self) -> float:
+        done = 0.0
+        for name, weight in STAGE_WEIGHTS.items():
+            if name == self.stage:
+                if name == "render" and self.planned:
+                    done += weight * len(self.clips) / self.planned
+                break
+            done += weight
+        return min(done, 100.0)
+
+    def stage_started(self, stage: str, planned: int | None = None) -> None:
+        now = time.perf_counter()
+        if self.stage != "queued":
+            self.timings[self.stage] = now - self._stage_began
+            get_run_logger().info("%s done in %.1f s", self.stage, self.timings[self.stage])
+        self.stage, self._stage_began = stage, now
+        if planned is not None:
+            self.planned = planned
+        self._report()
+
+    def clip_done(self, entry: dict) -> None:
+        self.clips.append(entry)
+        get_run_logger().info(
+            "clip %d/%d ready: %s (%.0f-%.0f s, score %.0f)", len(self.clips), self.planned or 0,
+            entry["file"], entry["start"], entry["end"], entry["score"],
+        )  # fmt: skip
+        self._report()
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        get_run_logger().warning(message)
+
+    def manifest_fields(self) -> dict:
+        self.timings[self.stage] = time.perf_counter() - self._stage_began
+        return {
+            "job_id": self.job_id,
+            "request": self.request,
+            "media": self.media,
+            "dropped": self.dropped,
+            "planned": self.planned,
+            "warnings": self.warnings,
+            "timings": self.timings,
+        }
+
+    def completed(self, entries: list[dict]) -> None:
+        self.stage = "done"
+        update_progress_artifact(self._artifact, 100.0, description="Completed")
+        get_run_logger().info("%d clips written to %s", len(entries), self.folder)
+        create_markdown_artifact(
+            clip_table_markdown(entries, self.folder),
+            key=f"clips-{self.job_id}"[:64],
+            description=f"Clips of {self.request.label()}",
+        )
+
+    def failed(self, reason: str) -> None:
+        get_run_logger().error("Job failed during %s: %s", self.stage, reason)
+        fields = self.manifest_fields()
+        write_manifest(self.folder, status="failed", error=reason, clips=self.clips, **fields)
+
+    def _report(self) -> None:
+        update_progress_artifact(self._artifact, self.percent, description=f"Stage: {self.stage}")
+        write_manifest(self.folder, status="processing", clips=self.clips, **self.manifest_fields())
+
+
+def clip_table_markdown(entries: list[dict], folder: Path) -> str:
+    lines = [
+        f"### {len(entries)} clips in `{folder}`",
+        "",
+        "| # | time | length | score | title | hook | file |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in sorted(entries, key=lambda e: e["score"], reverse=True):
+        cells = [
+            str(e["index"]),
+            f"{_clock(e['start'])}-{_clock(e['end'])}",
+            f"{e['duration']:.0f} s",
+            f"{e['score']:.0f}",
+            _cell(e["title"]),
+            _cell(e["hook"]),
+            f"`{e['file']}`",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

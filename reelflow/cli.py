@@ -1,0 +1,95 @@
+"""`reelflow` command line: run the clip flow on a file or URL and show what came out."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return args.handler(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reelflow", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    p = sub.add_parser("process", help="cut a video (file or URL) into vertical clips")
+    p.add_argument("source", help="a video file, or an http(s) URL (YouTube or a direct link)")
+    p.add_argument("--clips", type=int, help="how many clips (default: as many good ones, 3-15)")
+    p.add_argument("--min-seconds", type=float, default=15.0, help="shortest clip (default 15)")
+    p.add_argument("--max-seconds", type=float, default=60.0, help="longest clip (default 60)")
+    p.add_argument("--provider", choices=["local", "gemini"], default="local")
+    p.add_argument("--out", help="folder for the clips (default: <data dir>/jobs/<job id>)")
+    p.set_defaults(handler=_process)
+    return parser
+
+
+def _process(args: argparse.Namespace) -> int:
+    from reelflow.jobs import ClipRequest
+
+    source = args.source
+    if "://" not in source:
+        source = str(Path(source).expanduser().absolute())
+    try:
+        request = ClipRequest(
+            source=source,
+            clips=args.clips,
+            min_seconds=args.min_seconds,
+            max_seconds=args.max_seconds,
+            provider=args.provider,
+            out_dir=str(Path(args.out).absolute()) if args.out else None,
+        )
+    except ValidationError as exc:
+        return _fail("; ".join(_plain(e) for e in exc.errors()))
+    return _run(request)
+
+
+def _run(request) -> int:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from flows.clip import clip_video
+    from reelflow.jobs import job_dir, read_manifest
+
+    print(f"reelflow: clipping {request.label()} ...", file=sys.stderr)
+    state = clip_video(request, return_state=True)
+    job_id = str(state.state_details.flow_run_id)
+    folder = job_dir(job_id, request.out_dir)
+    if not state.is_completed():
+        return _fail(state.message or "the job failed")
+    manifest = read_manifest(folder) or {}
+    print(format_table(manifest.get("clips", []), folder))
+    return 0
+
+
+def format_table(clips: list[dict], folder: Path) -> str:
+    rows = [("#", "start", "end", "score", "title", "file")]
+    for c in sorted(clips, key=lambda c: c["index"]):
+        title = c["title"] if len(c["title"]) <= 48 else c["title"][:47] + "…"
+        rows.append((str(c["index"]), f"{c['start']:.1f}", f"{c['end']:.1f}",
+                     f"{c['score']:.0f}", title, c["file"]))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join([*lines, f"\n{len(clips)} clips in {folder}"])
+
+
+def _plain(error: dict) -> str:
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    return f"{where}: {error['msg']}" if where else error["msg"]
+
+
+def _fail(reason: str) -> int:
+    print(f"reelflow: error: {reason}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""A clip job: what was asked (ClipRequest), where its files live, and its manifest on disk.
+
+The manifest is the contract between the flow and everything that reads a job (CLI, API,
+batch reports): written atomically, with a `status` that only says "completed" once every
+clip is in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from reelflow.settings import get_settings
+
+MANIFEST = "manifest.json"
+
+
+class ClipRequest(BaseModel):
+    """One video to clip. The Prefect UI shows these fields as the run form."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str = Field(description="A local file path, or an http(s) URL (YouTube or direct).")
+    clips: int | None = Field(
+        None, ge=1, le=15, description="How many clips; empty: as many good ones as found (3-15)."
+    )
+    min_seconds: float = Field(15, ge=5, le=180, description="Shortest clip, in seconds.")
+    max_seconds: float = Field(60, ge=5, le=180, description="Longest clip, in seconds.")
+    provider: Literal["local", "gemini"] = Field(
+        "local", description="Who picks the moments: the offline scorer, or Gemini."
+    )
+    gemini_key_block: str | None = Field(
+        None,
+        description="Name of a Prefect Secret block holding the Gemini key (never the key).",
+    )
+    out_dir: str | None = Field(
+        None, description="Where to write the clips; empty: <data dir>/jobs/<job id>."
+    )
+
+    @model_validator(mode="after")
+    def _range(self) -> ClipRequest:
+        if self.min_seconds >= self.max_seconds:
+            raise ValueError("min_seconds must be below max_seconds")
+        return self
+
+    def label(self) -> str:
+        """A short name of the video for run names and logs."""
+        src = self.source.rstrip("/")
+        if "://" in src:
+            return src.split("://", 1)[1][:80]
+        return Path(src).name[:80] or src[:80]
+
+
+def job_dir(job_id: str, out_dir: str | None = None) -> Path:
+    return Path(out_dir) if out_dir else get_settings().jobs_dir / job_id
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Readers never see half a file: write a temporary sibling, then rename over."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=2, ensure_ascii=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((folder / MANIFEST).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None

@@ -1,0 +1,216 @@
+"""Stage 7, render: exactly one ffmpeg encode per clip, straight from the source video.
+
+One command seeks to the clip, applies the reframe plan (a per-scene 9:16 crop, or a blurred
+background "fit" layout), scales to 1080x1920, normalises loudness, encodes H.264 + AAC with
+`+faststart`, and writes the thumbnail from the same decoded frames. Later stages (captions, a
+hook title, effects) join this graph as extra video filters, never as a second encode.
+
+Only numbers computed here ever reach the filter graph: no user or model text.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+from prefect import task
+from pydantic import BaseModel, ConfigDict, Field
+
+from reelflow.caching import content_key
+from reelflow.media import ffmpeg_path, run_tool
+from reelflow.models import ClipFile, CropKey, CropSegment, MediaInfo, ReframePlan
+from reelflow.settings import get_settings
+
+VERSION = "render-1"
+OUT_W, OUT_H = 1080, 1920
+
+
+class RenderOptions(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    preset: str = Field("veryfast", description="libx264 preset: speed against file size.")
+    crf: int = Field(21, ge=0, le=51, description="libx264 quality; lower is better and bigger.")
+    audio_bitrate_k: int = Field(128, ge=32, le=512, description="AAC bitrate in kb/s.")
+    loudness_lufs: float = Field(-14.0, le=-5, ge=-40, description="Target integrated loudness.")
+    max_fps: float = Field(60.0, gt=0, description="Sources above this are resampled down.")
+    thumbnail_at_s: float = Field(1.0, ge=0, description="Thumbnail time from the clip start.")
+
+    @classmethod
+    def from_settings(cls) -> RenderOptions:
+        s = get_settings()
+        return cls(preset=s.x264_preset, crf=s.x264_crf)
+
+
+def render_clip(
+    media: MediaInfo,
+    start_s: float,
+    end_s: float,
+    plan: ReframePlan,
+    out_path: Path,
+    thumb_path: Path,
+    opts: RenderOptions | None = None,
+    extra_video_filters: list[str] | None = None,
+) -> ClipFile:
+    """Render one clip and its thumbnail; write through temporary names so a crash leaves none."""
+    opts = opts or RenderOptions()
+    duration = end_s - start_s
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = out_path.with_suffix(".tmp.mp4")
+    tmp_thumb = thumb_path.with_suffix(".tmp.jpg")
+    graph = filter_graph(media, plan, opts, duration, extra_video_filters or [])
+    args = [ffmpeg_path(), "-nostdin", "-v", "error", "-y", "-ss", f"{start_s:.3f}"]
+    args += ["-i", media.path]
+    if not media.has_audio:
+        args += ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"]
+    args += ["-filter_complex", graph, "-t", f"{duration:.3f}"]
+    args += ["-map", "[vout]", "-map", "[aout]", *encode_args(opts), str(tmp_out)]
+    args += ["-map", "[vthumb]", "-frames:v", "1", "-q:v", "3", "-update", "1", str(tmp_thumb)]
+    began = time.perf_counter()
+    try:
+        run_tool(args, timeout_s=max(120.0, duration * 20), what=f"render of clip {out_path.name}")
+        tmp_out.replace(out_path)
+        tmp_thumb.replace(thumb_path)
+    finally:
+        tmp_out.unlink(missing_ok=True)
+        tmp_thumb.unlink(missing_ok=True)
+    return ClipFile(
+        index=0,
+        path=str(out_path),
+        thumbnail=str(thumb_path),
+        duration_s=round(duration, 3),
+        width=OUT_W,
+        height=OUT_H,
+        render_seconds=round(time.perf_counter() - began, 3),
+    )
+
+
+def encode_args(opts: RenderOptions) -> list[str]:
+    """Output settings shared by clips and the benchmark's bare reference encode."""
+    return [
+        "-c:v", "libx264", "-preset", opts.preset, "-crf", str(opts.crf),
+        "-pix_fmt", "yuv420p", "-profile:v", "high",
+        "-c:a", "aac", "-b:a", f"{opts.audio_bitrate_k}k", "-ar", "48000",
+        "-movflags", "+faststart",
+    ]  # fmt: skip
+
+
+def filter_graph(
+    media: MediaInfo, plan: ReframePlan, opts: RenderOptions, duration: float, extra: list[str]
+) -> str:
+    """Each segment is trimmed out and laid out on its own, then the pieces are concatenated,
+    so every frame goes through exactly one layout chain."""
+    segments = plan.segments
+    fps = f",fps={opts.max_fps:g}" if media.fps > opts.max_fps else ""
+    parts: list[str] = []
+    if len(segments) == 1:
+        parts.append(f"[0:v]{_layout_chain(segments[0], plan, 'vin', whole=True)}")
+    else:
+        labels = "".join(f"[s{i}]" for i in range(len(segments)))
+        parts.append(f"[0:v]split={len(segments)}{labels}")
+        for i, seg in enumerate(segments):
+            parts.append(f"[s{i}]{_layout_chain(seg, plan, f'p{i}', whole=False)}")
+        pieces = "".join(f"[p{i}]" for i in range(len(segments)))
+        parts.append(f"{pieces}concat=n={len(segments)}:v=1:a=0[vin]")
+    post = ",".join(["setsar=1", *extra]) + fps
+    parts.append(f"[vin]{post},split=2[vout][vt]")
+    parts.append(
+        f"[vt]trim=start={min(opts.thumbnail_at_s, duration / 2):.3f},"
+        f"scale={OUT_W // 2}:{OUT_H // 2}[vthumb]"
+    )
+    audio_in = "[0:a:0]" if media.has_audio else "[1:a]"
+    parts.append(
+        f"{audio_in}loudnorm=I={opts.loudness_lufs:g}:TP=-1.5:LRA=11,"
+        "aresample=48000,aformat=channel_layouts=stereo[aout]"
+    )
+    return ";".join(parts)
+
+
+def _layout_chain(seg: CropSegment, plan: ReframePlan, label: str, *, whole: bool) -> str:
+    # The last segment is left open-ended so rounding never drops the clip's final frames.
+    trim = "" if whole else _trim(seg, last=seg is plan.segments[-1])
+    if seg.layout == "fit":
+        return f"{trim}{_fit_chain(label)}"
+    clock = "t" if whole else f"(t+{seg.start_s:.3f})"
+    x_expr = _escape(_segment_expr(seg, plan, "x", clock))
+    y_expr = _escape(_segment_expr(seg, plan, "y", clock))
+    return (
+        f"{trim}crop=w={plan.crop_width}:h={plan.crop_height}:x='{x_expr}':y='{y_expr}',"
+        f"scale={OUT_W}:{OUT_H}:flags=lanczos,setsar=1[{label}]"
+    )
+
+
+def _trim(seg: CropSegment, *, last: bool) -> str:
+    end = "" if last else f":end={seg.end_s:.3f}"
+    # concat wants every piece to start at 0; the crop expression adds the offset back.
+    return f"trim=start={seg.start_s:.3f}{end},setpts=PTS-STARTPTS,"
+
+
+def _fit_chain(label: str) -> str:
+    # The background is blurred at quarter size: blurring 1080x1920 costs more than the encode.
+    return (
+        f"split=2[{label}bgsrc][{label}fgsrc];"
+        f"[{label}bgsrc]scale={OUT_W // 4}:{OUT_H // 4}:force_original_aspect_ratio=increase,"
+        f"crop={OUT_W // 4}:{OUT_H // 4},boxblur=12:2,eq=brightness=-0.08,"
+        f"scale={OUT_W}:{OUT_H},setsar=1[{label}bg];"
+        f"[{label}fgsrc]scale={OUT_W}:{OUT_H}:force_original_aspect_ratio=decrease:flags=lanczos,"
+        f"setsar=1[{label}fg];"
+        f"[{label}bg][{label}fg]overlay=(W-w)/2:(H-h)/2[{label}]"
+    )
+
+
+def _escape(expr: str) -> str:
+    return expr.replace(",", r"\,")
+
+
+def _segment_expr(seg: CropSegment, plan: ReframePlan, axis: str, clock: str = "t") -> str:
+    """Crop offset as an expression of clip time (`clock`): constant for one key, linear
+    between keys."""
+    if not seg.path:
+        return str(_offset(None, plan, axis))
+    keys = sorted(seg.path, key=lambda k: k.t)
+    offsets = [(k.t, _offset(k, plan, axis)) for k in keys]
+    expr = str(offsets[-1][1])
+    for (t0, v0), (t1, v1) in reversed(list(itertools.pairwise(offsets))):
+        slope = (v1 - v0) / max(t1 - t0, 1e-3)
+        expr = f"if(lt({clock},{t1:.3f}),{v0}+({slope:.4f})*({clock}-{t0:.3f}),{expr})"
+    if len(offsets) == 1:
+        return expr
+    return f"if(lt({clock},{offsets[0][0]:.3f}),{offsets[0][1]},{expr})"
+
+
+def _offset(key: CropKey | None, plan: ReframePlan, axis: str) -> int:
+    """Top-left offset of the crop window for a centre key, clamped inside the frame."""
+    if axis == "x":
+        centre = key.cx if key else plan.source_width / 2
+        size, limit = plan.crop_width, plan.source_width
+    else:
+        centre = key.cy if key else plan.source_height / 2
+        size, limit = plan.crop_height, plan.source_height
+    return int(min(max(round(centre - size / 2), 0), max(limit - size, 0)))
+
+
+def _render_outputs(parameters: dict) -> list[Path]:
+    return [Path(parameters["out_path"]), Path(parameters["thumb_path"])]
+
+
+@task(
+    name="render",
+    task_run_name="render clip {index}",
+    cache_key_fn=content_key(
+        "render", VERSION, file_param="media", ignore=("index",), outputs=_render_outputs
+    ),
+    result_serializer="json",
+)
+def render(
+    media: MediaInfo,
+    index: int,
+    start_s: float,
+    end_s: float,
+    plan: ReframePlan,
+    out_path: str,
+    thumb_path: str,
+    opts: RenderOptions,
+) -> ClipFile:
+    """`index` only names the run; the flow numbers the clips."""
+    return render_clip(media, start_s, end_s, plan, Path(out_path), Path(thumb_path), opts)

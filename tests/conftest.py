@@ -1,0 +1,68 @@
+"""Shared fixtures: an isolated data dir and Prefect home per session, one real Prefect server
+(the test harness) for the tests that run flows, and small generated media files."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+SAMPLE = DATA / "sample.mp4"
+
+# Before anything imports Prefect: keep its home, results and database out of the user's.
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="reelflow-tests-"))
+os.environ["PREFECT_HOME"] = str(_SESSION_HOME / "prefect")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ["REELFLOW_DATA_DIR"] = str(_SESSION_HOME / "data")
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A real Prefect API (temporary server, SQLite) for the whole session; stopped after."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def data_dir(monkeypatch, tmp_path) -> Path:
+    """A fresh REELFLOW_DATA_DIR for one test (settings are rebuilt from the environment)."""
+    from reelflow.settings import get_settings
+
+    folder = tmp_path / "data"
+    monkeypatch.setenv("REELFLOW_DATA_DIR", str(folder))
+    get_settings.cache_clear()
+    yield folder
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def ffmpeg() -> str:
+    from reelflow.media import ffmpeg_path
+
+    return ffmpeg_path()
+
+
+def make_media(ffmpeg: str, out: Path, *args: str) -> Path:
+    """Run ffmpeg with lavfi inputs to make a small test file."""
+    subprocess.run(
+        [ffmpeg, "-nostdin", "-v", "error", "-y", *args, str(out)], check=True, timeout=120
+    )
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _no_error_logs(caplog):
+    """A test that logs at ERROR without meaning to is a failing test."""
+    yield
+    errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
+    expected = getattr(caplog, "errors_expected", False)
+    if errors and not expected:
+        pytest.fail("unexpected ERROR log: " + "; ".join(r.getMessage() for r in errors[:3]))
