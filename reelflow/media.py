@@ -52,11 +52,31 @@ def ffprobe_path() -> str:
     return _find_tool("ffprobe", get_settings().ffprobe_binary)
 
 
+def tool_env() -> dict[str, str]:
+    """The environment for ffmpeg/ffprobe, without what `import cv2` injects.
+
+    OpenCV's wheel prepends its own library folder to LD_LIBRARY_PATH (and sets Qt paths) at
+    import; a child ffprobe then misreads seeks (it found no packets near a file's end).
+    """
+    env = dict(os.environ)
+    for name in ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR"):
+        if "cv2" in env.get(name, ""):
+            env.pop(name)
+    paths = [p for p in env.get("LD_LIBRARY_PATH", "").split(":") if p and "cv2" not in p]
+    if paths:
+        env["LD_LIBRARY_PATH"] = ":".join(paths)
+    else:
+        env.pop("LD_LIBRARY_PATH", None)
+    return env
+
+
 def run_tool(args: Sequence[str], *, timeout_s: float | None = None, what: str) -> bytes:
     """Run ffmpeg/ffprobe; return stdout, or raise ToolFailed with the tool's last words."""
     limit = timeout_s or get_settings().subprocess_timeout_s
     try:
-        proc = subprocess.run(list(args), capture_output=True, timeout=limit, check=False)
+        proc = subprocess.run(
+            list(args), capture_output=True, timeout=limit, check=False, env=tool_env()
+        )
     except subprocess.TimeoutExpired as exc:
         raise ToolFailed(f"{what} took longer than {limit:.0f} s and was stopped") from exc
     if proc.returncode != 0:
@@ -96,7 +116,35 @@ def probe(path: str | Path, *, source: str = "", title: str | None = None) -> Me
         data = json.loads(run_tool(args, timeout_s=120, what="ffprobe"))
     except ToolFailed as exc:
         raise NotAVideo(f"{p.name} is not a readable video file ({exc.message})") from exc
-    return _media_info(p, size, data, source=source or str(path), title=title)
+    info = _media_info(p, size, data, source=source or str(path), title=title)
+    _check_complete(p, info.duration_s)
+    return info
+
+
+def _check_complete(p: Path, duration: float) -> None:
+    """A file cut short keeps its header's full duration; its last seconds hold no packets."""
+    window = min(10.0, duration / 2)
+    args = [ffprobe_path(), "-v", "quiet", "-read_intervals", f"{duration - window:.3f}%"]
+    args += ["-show_entries", "packet=pts_time", "-of", "csv=p=0", str(p)]
+    try:
+        out = run_tool(args, timeout_s=120, what="ffprobe")
+    except ToolFailed:
+        out = b""
+    values = (v.strip(",") for v in out.decode(errors="replace").split())
+    reached = max((float(v) for v in values if _is_number(v)), default=0.0)
+    if reached < duration - max(2.0, window):
+        raise NotAVideo(
+            f"{p.name} is truncated or damaged: its header says {duration:.1f} s but the data "
+            "stops well before that"
+        )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _media_info(p: Path, size: int, data: dict, *, source: str, title: str | None) -> MediaInfo:
@@ -200,7 +248,7 @@ def iter_frames(
 
 def _read_frames(args: list[str], shape: tuple[int, ...], timeout_s: float) -> Iterator[np.ndarray]:
     frame_bytes = int(np.prod(shape))
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=tool_env())
     timer = _kill_after(proc, timeout_s)
     try:
         while True:
