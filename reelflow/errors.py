@@ -30,6 +30,15 @@ class TransientSourceError(SourceUnavailable):
     permanent = False
 
 
+class URLNotAllowed(SourceUnavailable):
+    """The URL points where reelflow may not fetch from (scheme, host or address); see
+    ALLOWED_URL_HOSTS and ALLOW_PRIVATE_URLS."""
+
+
+class DownloadTooLarge(SourceUnavailable):
+    """The download grew past MAX_FILE_SIZE_MB and was stopped."""
+
+
 class NotAVideo(ReelflowError):
     """The input exists but holds no decodable video stream."""
 
@@ -52,6 +61,28 @@ class ToolFailed(ReelflowError):
 
 class InvalidRequest(ReelflowError):
     """A request's options contradict each other or are out of range."""
+
+
+class GeminiError(ReelflowError):
+    """Gemini refused the request for a reason a retry would not change."""
+
+
+class GeminiKeyError(GeminiError):
+    """No Gemini API key was given, or Gemini refused it."""
+
+
+class GeminiUnavailable(GeminiError):
+    """Rate limit (429), a server error (5xx) or a timeout: worth another try after a wait."""
+
+    permanent = False
+
+
+class GeminiBlocked(GeminiError):
+    """Gemini's safety filters blocked the transcript or the answer: a content decision."""
+
+
+class GeminiBadAnswer(GeminiError):
+    """Gemini's answer was empty or not the JSON asked for, even after one repair attempt."""
 
 
 def is_permanent(exc: BaseException) -> bool:

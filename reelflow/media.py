@@ -115,7 +115,9 @@ def probe(path: str | Path, *, source: str = "", title: str | None = None) -> Me
     try:
         data = json.loads(run_tool(args, timeout_s=120, what="ffprobe"))
     except ToolFailed as exc:
-        raise NotAVideo(f"{p.name} is not a readable video file ({exc.message})") from exc
+        # ffprobe names the file by its full path; a user sees the name only.
+        detail = exc.message.replace(str(p), p.name)
+        raise NotAVideo(f"{p.name} is not a readable video file ({detail})") from exc
     info = _media_info(p, size, data, source=source or str(path), title=title)
     _check_complete(p, info.duration_s)
     return info

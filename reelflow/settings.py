@@ -55,10 +55,53 @@ class Settings(BaseSettings):
     gemini_api_key: SecretStr | None = Field(None, validation_alias="GEMINI_API_KEY")
     gemini_model: str = Field("gemini-2.5-flash", validation_alias="GEMINI_MODEL")
     gemini_base_url: str | None = Field(None, validation_alias="GEMINI_BASE_URL")
+    gemini_timeout_s: float = Field(
+        120, gt=0, validation_alias="GEMINI_TIMEOUT_S", description="Limit for one Gemini request."
+    )
+    gemini_retries: int = Field(
+        3,
+        ge=0,
+        le=10,
+        validation_alias="GEMINI_RETRIES",
+        description="Retries after a Gemini 429, 5xx or timeout; other errors are never retried.",
+    )
+    gemini_retry_delay_s: float = Field(
+        5,
+        ge=0,
+        validation_alias="GEMINI_RETRY_DELAY_S",
+        description="Wait before the first retry; doubles each time, with random jitter.",
+    )
     max_concurrent_jobs: int = Field(5, ge=1, validation_alias="MAX_CONCURRENT_JOBS")
     job_retention_seconds: int = Field(3600, ge=0, validation_alias="JOB_RETENTION_SECONDS")
-    max_file_size_mb: int = Field(2048, ge=1, validation_alias="MAX_FILE_SIZE_MB")
-    max_video_minutes: float = Field(180, gt=0, validation_alias="MAX_VIDEO_MINUTES")
+    max_file_size_mb: int = Field(
+        2048,
+        ge=1,
+        validation_alias="MAX_FILE_SIZE_MB",
+        description="Largest upload or download, in MiB; a download is stopped when it grows past.",
+    )
+    max_video_minutes: float = Field(
+        180,
+        gt=0,
+        validation_alias="MAX_VIDEO_MINUTES",
+        description="Longer videos are refused: from metadata before a download, else after it.",
+    )
+    allowed_url_hosts: str = Field(
+        "",
+        validation_alias="ALLOWED_URL_HOSTS",
+        description="Comma-separated host patterns (`example.org`, `*.youtube.com`) that URLs "
+        "and every redirect and media request may go to; empty: any public host.",
+    )
+    allow_private_urls: bool = Field(
+        False,
+        validation_alias="ALLOW_PRIVATE_URLS",
+        description="Let hosts named exactly in ALLOWED_URL_HOSTS resolve to loopback or private "
+        "addresses (local setups, tests); everything else stays public-only.",
+    )
+    api_token: SecretStr | None = Field(
+        None,
+        validation_alias="REELFLOW_API_TOKEN",
+        description="When set, every API endpoint but /health needs `Authorization: Bearer <it>`.",
+    )
 
     @property
     def jobs_dir(self) -> Path:

@@ -4,6 +4,10 @@ URLs go through yt-dlp's Python API, which knows YouTube and many other sites an
 direct links. It prefers H.264 MP4 up to 1080p (plays everywhere, decodes fast) and merges
 separate audio and video with our ffmpeg. Downloads land in a folder named after the URL's
 hash, so a repeat of the same URL reuses the finished file.
+
+Every download is guarded (see `reelflow.netguard`): the URL is checked first, then yt-dlp
+runs through `reelflow.guard_proxy`, which checks each request it makes, redirects included,
+and stops it past MAX_FILE_SIZE_MB. The file is held to both limits once it is there.
 """
 
 from __future__ import annotations
@@ -17,9 +21,18 @@ from prefect import task
 from prefect.tasks import exponential_backoff
 
 from reelflow.caching import retry_transient_only
-from reelflow.errors import SourceUnavailable, TransientSourceError, VideoTooLong
+from reelflow.errors import (
+    DownloadTooLarge,
+    SourceUnavailable,
+    TransientSourceError,
+    URLNotAllowed,
+    VideoTooLong,
+)
+from reelflow.guard_proxy import GuardProxy
 from reelflow.media import ffmpeg_path, probe
 from reelflow.models import MediaInfo
+from reelflow.netguard import UrlPolicy, check_url, precheck_url
+from reelflow.safe_names import clean_title
 from reelflow.settings import get_settings
 
 VERSION = "ingest-1"
@@ -28,6 +41,18 @@ VERSION = "ingest-1"
 YTDLP_FORMAT = (
     "bv*[vcodec^=avc1][height<=1080]+ba[ext=m4a]/b[vcodec^=avc1][height<=1080]"
     "/bv*[height<=1080][ext=mp4]+ba/b[height<=1080][ext=mp4]/bv*[height<=1080]+ba/b[height<=1080]/b"
+)
+
+MIB = 2**20
+# Pages, manifests, and what sits in socket buffers when yt-dlp stops reading a response early
+# also pass the proxy; the file itself is held to the exact limit once it is there.
+PROXY_SLACK_BYTES = 16 * MIB
+
+# Protocols yt-dlp downloads by itself, so through the proxy. The others (rtmp, rtsp, mms...)
+# hand the URL to an external program that would connect around the guard.
+_GUARDED_PROTOCOLS = frozenset(
+    {"http", "https", "m3u8", "m3u8_native", "http_dash_segments", "ism", "f4m", "mhtml"}
+    | {"http_dash_segments_generator"}
 )
 
 _PERMANENT_HINTS = (
@@ -59,20 +84,21 @@ def ingest_source(source: str, *, download_dir: Path | None = None) -> MediaInfo
         path, title = download_url(source, download_dir or settings.downloads_dir)
         info = probe(path, source=source, title=title)
     elif "://" in source:
-        scheme = source.split("://", 1)[0]
-        raise SourceUnavailable(f"Unsupported URL scheme '{scheme}': use http or https")
+        precheck_url(source)  # raises URLNotAllowed: only http(s) is fetched
+        raise URLNotAllowed(f"Refused URL: {source[:80]}")
     else:
         info = probe(Path(source).expanduser(), source=source)
     if info.duration_s > settings.max_video_minutes * 60:
-        raise VideoTooLong(
-            f"The video is {info.duration_s / 60:.0f} min long; the limit is "
-            f"{settings.max_video_minutes:.0f} min (MAX_VIDEO_MINUTES)"
-        )
+        raise _too_long(info.duration_s, settings.max_video_minutes)
     return info
 
 
 def download_url(url: str, root: Path) -> tuple[Path, str | None]:
-    """Download with yt-dlp into root/<url hash>/; reuse a finished earlier download."""
+    """Download with yt-dlp into root/<url hash>/; reuse a finished earlier download.
+
+    Raises URLNotAllowed before any connection when the URL may not be fetched, and
+    DownloadTooLarge or VideoTooLong (leaving nothing behind) when the file breaks a limit."""
+    check_url(url)
     folder = root / hashlib.sha256(url.encode()).hexdigest()[:24]
     done = folder / "source.done"
     if done.exists():
@@ -81,11 +107,17 @@ def download_url(url: str, root: Path) -> tuple[Path, str | None]:
             return files[0], done.read_text() or None
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
-    info = _run_ytdlp(url, folder)
-    files = [p for p in folder.glob("source.*") if p.suffix != ".part"]
-    if not files:
-        raise SourceUnavailable(f"The download of {url} produced no file")
-    title = (info or {}).get("title")
+    try:
+        info = _run_ytdlp(url, folder)
+        files = [p for p in folder.glob("source.*") if p.suffix != ".part"]
+        if not files:
+            raise SourceUnavailable(f"The download of {url} produced no file")
+        _check_download(files[0])
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)  # a refused or broken download keeps no disk
+        raise
+    # The title is metadata from the site: data for JSON only, never part of a path.
+    title = clean_title((info or {}).get("title"))
     done.write_text(title or "")
     return files[0], title
 
@@ -95,54 +127,108 @@ def _run_ytdlp(url: str, folder: Path) -> dict[str, Any] | None:
     from yt_dlp.utils import DownloadError
 
     settings = get_settings()
-    opts = {
-        "format": YTDLP_FORMAT,
-        "merge_output_format": "mp4",
-        "outtmpl": str(folder / "source.%(ext)s"),
-        "ffmpeg_location": ffmpeg_path(),
-        "noplaylist": True,
-        "quiet": True,
-        "no_warnings": True,
-        "noprogress": True,
-        "socket_timeout": 30,
-        "retries": 2,
-        "max_filesize": settings.max_file_size_mb * 1024 * 1024,
-        "match_filter": _duration_filter(settings.max_video_minutes * 60),
-        "logger": _QuietLogger(),
-    }
-    try:
-        with yt_dlp.YoutubeDL(opts) as ydl:
-            return ydl.extract_info(url, download=True)
-    except DownloadError as exc:
-        raise _translate(url, exc) from exc
+    max_bytes = settings.max_file_size_mb * MIB
+    logger = _QuietLogger()
+    policy = UrlPolicy.from_settings(settings)
+    with GuardProxy(policy, max_bytes=max_bytes, slack_bytes=PROXY_SLACK_BYTES) as guard:
+        opts = {
+            "format": YTDLP_FORMAT,
+            "merge_output_format": "mp4",
+            "outtmpl": str(folder / "source.%(ext)s"),
+            "restrictfilenames": True,
+            "ffmpeg_location": ffmpeg_path(),
+            "proxy": guard.url,
+            # HLS and DASH by yt-dlp itself. Where it still hands a stream to ffmpeg (AES-128
+            # HLS without pycryptodomex), ffmpeg gets the proxy in http_proxy; a NO_PROXY in
+            # the worker's environment would exempt hosts from it, so set none there.
+            "external_downloader": {"default": "native"},
+            "noplaylist": True,
+            "quiet": True,
+            "no_warnings": True,
+            "noprogress": True,
+            "socket_timeout": 30,
+            "retries": 2,
+            "max_filesize": max_bytes,
+            "match_filter": _entry_filter(settings.max_video_minutes),
+            "logger": logger,
+        }
+        try:
+            with yt_dlp.YoutubeDL(opts) as ydl:
+                info = ydl.extract_info(url, download=True)
+        except DownloadError as exc:
+            raise (guard.refusal or _translate(url, exc)) from exc
+    if guard.over_budget:
+        # Without Content-Length, a cut-off transfer can look like a finished one to yt-dlp.
+        raise guard.refusal  # type: ignore[misc]
+    if logger.too_large:
+        raise DownloadTooLarge(
+            f"The video is larger than {settings.max_file_size_mb} MB (MAX_FILE_SIZE_MB)"
+        )
+    return info
 
 
-def _duration_filter(limit_s: float):
-    """Refuse an over-long video from its metadata, before a byte of it is downloaded."""
+def _entry_filter(limit_min: float):
+    """Refuse from metadata before a byte of the video is downloaded: a video over the length
+    limit, a live stream (it has no end), a protocol yt-dlp would hand to another program."""
 
-    def check(info: dict[str, Any], *, incomplete: bool = False) -> str | None:
+    def check(info: dict[str, Any], *, incomplete: bool = False) -> None:
         duration = info.get("duration")
-        if duration and duration > limit_s:
-            return f"The video is {duration / 60:.0f} min long; the limit is {limit_s / 60:.0f} min"
+        if duration and duration > limit_min * 60:
+            raise _too_long(duration, limit_min)
+        if info.get("is_live") or info.get("live_status") in {"is_live", "is_upcoming"}:
+            raise SourceUnavailable("Live streams cannot be clipped: wait for the recording")
+        protocols = set(str(info.get("protocol") or "").split("+")) - {""}
+        if not incomplete and protocols - _GUARDED_PROTOCOLS:
+            shown = ", ".join(sorted(protocols - _GUARDED_PROTOCOLS))
+            raise URLNotAllowed(f"Refused URL: the video is served over {shown}; only HTTP(S)")
         return None
 
     return check
 
 
+def _check_download(path: Path) -> None:
+    """Hold the file to the limits; a direct link has no metadata to check them beforehand."""
+    settings = get_settings()
+    size = path.stat().st_size
+    if size > settings.max_file_size_mb * MIB:
+        raise DownloadTooLarge(
+            f"The video is {size / MIB:.0f} MB; the limit is {settings.max_file_size_mb} MB "
+            "(MAX_FILE_SIZE_MB)"
+        )
+    duration_s = probe(path).duration_s
+    if duration_s > settings.max_video_minutes * 60:
+        raise _too_long(duration_s, settings.max_video_minutes)
+
+
+def _too_long(duration_s: float, limit_min: float) -> VideoTooLong:
+    return VideoTooLong(
+        f"The video is {_minutes(duration_s / 60)} long; the limit is {_minutes(limit_min)} "
+        "(MAX_VIDEO_MINUTES)"
+    )
+
+
+def _minutes(value: float) -> str:
+    return f"{value:.0f} min" if value >= 10 else f"{value:.2g} min"
+
+
 def _translate(url: str, exc: Exception) -> SourceUnavailable:
     text = str(exc).replace("ERROR: ", "").strip()
     lowered = text.lower()
-    if "the limit is" in lowered:
-        return VideoTooLong(text.split("skipping", 1)[-1].strip(" .:"))
     if any(hint in lowered for hint in _PERMANENT_HINTS):
         return SourceUnavailable(f"Could not download {url}: {text}")
     return TransientSourceError(f"Download of {url} failed (will retry): {text}")
 
 
 class _QuietLogger:
-    """yt-dlp talks a lot; keep errors (raised anyway) and drop the chatter."""
+    """yt-dlp talks a lot; keep errors (raised anyway) and drop the chatter, except the one
+    line that says a file was skipped for its Content-Length (yt-dlp raises nothing then)."""
 
-    def debug(self, msg: str) -> None: ...
+    def __init__(self) -> None:
+        self.too_large = False
+
+    def debug(self, msg: str) -> None:
+        if "larger than max-filesize" in msg:
+            self.too_large = True
 
     def info(self, msg: str) -> None: ...
 
