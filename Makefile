@@ -7,7 +7,7 @@ RUN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: demo test test-fast bench lint sync sample clean
+.PHONY: demo test test-fast bench lint sync sample up clean
 
 demo: sync
 	$(RUN)/reelflow process tests/data/sample.mp4 --out demo-output
@@ -20,6 +20,10 @@ test-fast: sync
 
 bench: sync
 	$(RUN)/python scripts/bench.py
+
+# Prefect server (UI on :4200) + worker + API on :8000; Ctrl-C stops all three.
+up: sync
+	$(RUN)/python -m deployments.stack
 
 lint: sync
 	$(RUN)/ruff check . && $(RUN)/ruff format --check .

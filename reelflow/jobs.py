@@ -78,3 +78,36 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
         return json.loads((folder / MANIFEST).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+EXPIRED_MARKER = "expired.json"
+
+
+def expire_job_files(folder: Path) -> bool:
+    """Delete a finished job's files, leaving a marker so readers can say they expired."""
+    import shutil
+    from datetime import UTC, datetime
+
+    if not folder.exists() or (folder / EXPIRED_MARKER).exists():
+        return False
+    for entry in folder.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+    write_json_atomic(folder / EXPIRED_MARKER, {"expired_at": datetime.now(UTC).isoformat()})
+    return True
+
+
+def is_expired(folder: Path) -> bool:
+    return (folder / EXPIRED_MARKER).exists()
+
+
+def remove_upload(source: str) -> None:
+    """An uploaded source file lives under uploads/<id>/; remove that folder, nothing else."""
+    import shutil
+
+    uploads = get_settings().uploads_dir.resolve()
+    path = Path(source).resolve()
+    if uploads in path.parents and path.parent != uploads:
+        shutil.rmtree(path.parent, ignore_errors=True)

@@ -3,6 +3,7 @@ model, real ffmpeg and a real Prefect server; then the same input again, from th
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from pathlib import Path
@@ -70,7 +71,7 @@ def test_manifest_fields_and_clean_boundaries(first_run):
         assert not clip["boundaries"]["starts_inside_word"]
         assert not clip["boundaries"]["ends_inside_word"]
     spans = sorted((c["start"], c["end"]) for c in manifest["clips"])
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False)), "clips overlap"
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), "clips overlap"
 
 
 def test_crop_follows_the_face(first_run, ffmpeg):

@@ -1,0 +1,40 @@
+"""Per-job Gemini keys as Prefect Secret blocks: the run gets the block's name, never the key.
+
+The API saves the key under a random name before it starts the run; the flow's end hooks and
+the retention sweep delete it. Prefect stores block values encrypted, and shows them masked.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+KEY_BLOCK_PREFIX = "reelflow-gemini-key-"
+
+
+def new_key_block_name() -> str:
+    return f"{KEY_BLOCK_PREFIX}{uuid.uuid4().hex}"
+
+
+async def save_key_block(key: str) -> str:
+    from prefect.blocks.system import Secret
+
+    name = new_key_block_name()
+    await Secret(value=key).asave(name)
+    return name
+
+
+async def delete_key_block(name: str | None) -> int:
+    """Delete the block if it exists; 1 when something was deleted."""
+    if not name or not name.startswith(KEY_BLOCK_PREFIX):
+        return 0
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    async with get_client() as client:
+        try:
+            await client.delete_block_document(
+                (await client.read_block_document_by_name(name, block_type_slug="secret")).id
+            )
+        except ObjectNotFound:
+            return 0
+    return 1

@@ -1,0 +1,284 @@
+"""The REST API against the real stack: a Prefect server, the worker serving the deployments,
+and the API under uvicorn, all on 127.0.0.1, started and stopped by this module."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import SAMPLE, make_media
+from tests.servers import free_port, static_server
+
+pytestmark = pytest.mark.slow
+
+KEY = "AIzaSy-TEST-KEY-7f3a9c21"
+LIMIT = 2
+RETENTION = "cleanup_expired_jobs/retention"
+JOB = {"provider": "local", "clips": 1, "min_seconds": 15, "max_seconds": 25}
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory, ffmpeg) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("media")
+    short = make_media(ffmpeg, folder / "talk.mp4", "-i", str(SAMPLE), "-t", "42",
+                       "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")  # fmt: skip
+    (folder / "notes.mp4").write_text("this is a text file, not a video\n")
+    return {"short": short, "text": folder / "notes.mp4", "folder": folder}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, media):
+    from deployments.stack import Stack
+
+    home = tmp_path_factory.mktemp("stack")
+    with static_server(media["folder"]) as files_url:
+        env = {
+            "PREFECT_HOME": str(home / "prefect"),
+            "REELFLOW_DATA_DIR": str(home / "data"),
+            "MAX_CONCURRENT_JOBS": str(LIMIT),
+            "MAX_FILE_SIZE_MB": "5",
+            "ALLOWED_URL_HOSTS": "127.0.0.1",
+            "ALLOW_PRIVATE_URLS": "true",
+            "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+            "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
+            "RETENTION_SWEEP_SECONDS": "3600",
+            "RENDER_WORKERS": "1",
+        }
+        running = Stack(free_port(), free_port(), env=env, log_dir=home / "logs")
+        running.start(timeout_s=180)
+        running.home, running.files_url = home, files_url
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture
+def api(stack):
+    with httpx.Client(base_url=stack.api_url, timeout=60) as client:
+        yield client
+
+
+def submit(api, *, json_body=None, files=None, data=None, key=KEY) -> httpx.Response:
+    headers = {"X-Gemini-Key": key} if key else {}
+    return api.post("/api/process", json=json_body, files=files, data=data, headers=headers)
+
+
+def wait_for(api, job_id: str, statuses=("completed", "failed", "cancelled"), timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = api.get(f"/api/status/{job_id}").json()
+        if body["status"] in statuses:
+            return body
+        time.sleep(1)
+    raise AssertionError(f"job {job_id} still {body['status']} after {timeout} s")
+
+
+# --- bad requests -------------------------------------------------------------------------
+
+
+def test_missing_key_is_400(api):
+    r = submit(api, json_body={"url": "https://example.org/v.mp4"}, key=None)
+    assert r.status_code == 400 and "Missing X-Gemini-Key header" in r.text
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({}, "Provide either url or file"),
+        ({"url": ""}, "Provide either url or file"),
+        ({"url": "ftp://example.org/v.mp4"}, "http"),
+        ({"url": "https://example.org/v.mp4", "clips": 99}, "clips"),
+        ({"url": "https://example.org/v.mp4", "min_seconds": 50, "max_seconds": 20}, "min"),
+    ],
+    ids=["empty", "blank-url", "ftp-url", "too-many-clips", "inverted-range"],
+)
+def test_bad_json_requests_are_400(api, body, reason):
+    r = submit(api, json_body=body)
+    assert r.status_code == 400 and reason in r.text, r.text
+
+
+def test_malformed_json_is_400(api):
+    r = api.post("/api/process", content=b'{"url": ', headers={
+        "X-Gemini-Key": KEY, "Content-Type": "application/json"})  # fmt: skip
+    assert r.status_code == 400 and "Malformed JSON" in r.text
+
+
+def test_both_url_and_file_is_400(api, media, stack):
+    with media["short"].open("rb") as fh:
+        r = submit(api, files={"file": ("talk.mp4", fh, "video/mp4")},
+                   data={"url": f"{stack.files_url}/talk.mp4"})  # fmt: skip
+    assert r.status_code == 400 and "not both" in r.text
+    assert not any((stack.home / "data" / "uploads").glob("*/*")), "the upload was kept"
+
+
+def test_upload_over_the_limit_is_413_and_removed(api, stack):
+    big = b"\0" * (6 * 1024 * 1024)
+    r = submit(api, files={"file": ("big.mp4", big, "video/mp4")})
+    assert r.status_code == 413 and "exceeds 5 MB limit" in r.text
+    chunked = api.post("/api/process", content=_chunked_form(big), headers={
+        "X-Gemini-Key": KEY, "Content-Type": "multipart/form-data; boundary=xyzzy"})  # fmt: skip
+    assert chunked.status_code == 413, "no Content-Length: the limit holds while streaming"
+    assert not any((stack.home / "data" / "uploads").glob("*/*")), "a partial upload was kept"
+
+
+def test_unknown_job_is_404(api):
+    assert api.get("/api/status/6f1c0c43-7a36-4d59-9a3c-7d1f0e1d2b11").status_code == 404
+    assert api.get("/api/status/not-a-uuid").status_code == 404
+    assert api.delete("/api/jobs/not-a-uuid").status_code == 404
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+
+def test_upload_job_completes_and_clip_streams(api, media, ffmpeg, tmp_path):
+    with media["short"].open("rb") as fh:
+        r = submit(api, files={"file": ("my talk #1.mp4", fh, "video/mp4")},
+                   data={k: str(v) for k, v in JOB.items()})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "queued"
+    body = wait_for(api, r.json()["job_id"])
+    assert body["status"] == "completed", body
+    assert body["progress"] == 100 and body["result"]["clips"]
+    clip = body["result"]["clips"][0]
+    video = httpx.get(clip["video_url"], timeout=60)
+    assert video.status_code == 200 and video.headers["accept-ranges"] == "bytes"
+    (tmp_path / "clip.mp4").write_bytes(video.content)
+    probe = _probe(tmp_path / "clip.mp4")
+    assert (probe["width"], probe["height"]) == (1080, 1920)
+    part = httpx.get(clip["video_url"], headers={"Range": "bytes=100-199"}, timeout=60)
+    assert part.status_code == 206 and part.content == video.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(video.content)}"
+    tail = httpx.get(clip["video_url"], headers={"Range": "bytes=-10"}, timeout=60)
+    assert tail.status_code == 206 and tail.content == video.content[-10:]
+    bad = httpx.get(clip["video_url"], headers={"Range": f"bytes={len(video.content)}-"})
+    assert bad.status_code == 416
+    thumb = httpx.get(clip["thumbnail_url"], timeout=60)
+    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+
+
+def test_url_job_completes(api, stack):
+    r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", **JOB})
+    body = wait_for(api, r.json()["job_id"])
+    assert body["status"] == "completed", body
+    listed = api.get("/api/jobs", params={"status": "completed"}).json()["jobs"]
+    assert body["job_id"] in [j["job_id"] for j in listed]
+
+
+def test_non_video_upload_fails_clearly(api, media):
+    with media["text"].open("rb") as fh:
+        r = submit(api, files={"file": ("notes.mp4", fh, "video/mp4")}, data={"provider": "local"})
+    body = wait_for(api, r.json()["job_id"])
+    assert body["status"] == "failed"
+    assert "not a readable video" in body["error"] or "no video stream" in body["error"]
+
+
+def test_concurrency_limit_holds(api, stack):
+    url = f"{stack.files_url}/talk.mp4"
+    with ThreadPoolExecutor(2 * LIMIT) as pool:
+        answers = list(pool.map(lambda _: submit(api, json_body={"url": url, **JOB}),
+                                range(2 * LIMIT)))  # fmt: skip
+    assert all(a.status_code == 200 for a in answers)
+    ids = [a.json()["job_id"] for a in answers]
+    most = 0
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        states = [api.get(f"/api/status/{i}").json()["status"] for i in ids]
+        most = max(most, states.count("processing"))
+        assert states.count("processing") <= LIMIT, states
+        if all(s in ("completed", "failed") for s in states):
+            break
+        time.sleep(0.5)
+    assert states == ["completed"] * len(ids), states
+    assert most >= 1
+
+
+def test_api_restart_keeps_jobs(api, stack):
+    r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", **JOB})
+    job_id = r.json()["job_id"]
+    stack.stop_process("api")
+    stack.start_api()
+    stack._wait(f"{stack.api_url}/health", 60, "api")
+    assert wait_for(api, job_id)["status"] == "completed"
+
+
+def test_cancel_running_job(api, stack):
+    r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", **JOB})
+    job_id = r.json()["job_id"]
+    wait_for(api, job_id, statuses=("processing",), timeout=120)
+    answer = api.delete(f"/api/jobs/{job_id}").json()
+    assert answer["status"] in ("cancelling", "cancelled")
+    assert wait_for(api, job_id, timeout=120)["status"] == "cancelled"
+
+
+def test_killed_worker_ends_the_job(api, stack):
+    r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", **JOB})
+    job_id = r.json()["job_id"]
+    wait_for(api, job_id, statuses=("processing",), timeout=120)
+    stack.stop_process("worker", sig=9)
+    stack.kill_flow_runs(job_id)
+    try:
+        body = wait_for(api, job_id, timeout=180)
+    finally:
+        stack.start_worker()
+        stack.wait_for_deployment(60)
+    assert body["status"] == "failed"
+    assert "worker" in body["error"]
+
+
+def test_retention_expires_files(api, stack):
+    from prefect.deployments import run_deployment
+
+    r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", **JOB})
+    job_id = r.json()["job_id"]
+    assert wait_for(api, job_id)["status"] == "completed"
+    sweep = {"retention_seconds": 0}
+    _with_stack_client(stack, lambda: run_deployment(RETENTION, parameters=sweep, timeout=120))
+    body = api.get(f"/api/status/{job_id}").json()
+    assert body["files_expired"] and body["result"]["clips"] == []
+    assert not list((stack.home / "data" / "jobs" / job_id).glob("*.mp4"))
+
+
+def test_key_never_stored_or_shown(api, stack):
+    # Runs last in this module: every job above also carried the key.
+    answers = [api.get("/api/jobs").text]
+    for job in api.get("/api/jobs").json()["jobs"]:
+        answers.append(api.get(f"/api/status/{job['job_id']}").text)
+    assert all(KEY not in a for a in answers)
+    for path in [
+        *stack.home.rglob("*.db"),
+        *stack.home.rglob("*.log"),
+        *stack.home.rglob("*.json"),
+    ]:
+        assert KEY.encode() not in path.read_bytes(), f"the key is in {path}"
+
+
+def _chunked_form(payload: bytes):
+    """A multipart body sent in pieces, so httpx uses chunked encoding (no Content-Length)."""
+    yield b'--xyzzy\r\nContent-Disposition: form-data; name="file"; filename="big.mp4"\r\n'
+    yield b"Content-Type: video/mp4\r\n\r\n"
+    for start in range(0, len(payload), 1 << 20):
+        yield payload[start : start + (1 << 20)]
+    yield b"\r\n--xyzzy--\r\n"
+
+
+def _probe(path: Path) -> dict:
+    from reelflow.media import ffprobe_path
+
+    out = subprocess.run([ffprobe_path(), "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=width,height", "-of", "json", str(path)],
+                         check=True, capture_output=True)  # fmt: skip
+    return json.loads(out.stdout)["streams"][0]
+
+
+def _with_stack_client(stack, action):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: stack.prefect_url}):
+        return action()
