@@ -118,18 +118,19 @@ def _job_request(fields: dict, upload: Any) -> ClipRequest:
         raise ClientException("Provide either url or file")
     if url and upload is not None:
         raise ClientException("Provide either url or file, not both")
-    if upload is None:
-        _precheck(url)
     options = {k: fields[k] for k in OPTION_FIELDS if fields.get(k) not in (None, "")}
     options.setdefault("provider", "gemini")
     try:
-        return ClipRequest(source=str(upload) if upload is not None else url, **options)
+        request = ClipRequest(source=str(upload) if upload is not None else str(url), **options)
     except ValidationError as exc:
         reasons = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"] else e["msg"]
             for e in exc.errors()
         )
         raise ClientException(f"Invalid options: {reasons}") from exc
+    if upload is None:
+        _precheck(url)
+    return request
 
 
 def _precheck(url: Any) -> None:

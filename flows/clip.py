@@ -14,15 +14,17 @@ from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.progress import JobProgress
-from reelflow.caching import stable_hash
+from reelflow.caching import refresh_if_missing, stable_hash
 from reelflow.errors import NoMoments, ReelflowError, VideoTooShort
+from reelflow.gemini import resolve_key
 from reelflow.jobs import ClipRequest, job_dir
-from reelflow.models import MediaInfo, ReframePlan, RepairedMoment
+from reelflow.models import MediaInfo, ReframePlan, RepairedMoment, Transcript
+from reelflow.secrets import delete_key_block_hook
 from reelflow.settings import get_settings
 from tasks.boundaries import boundaries
 from tasks.ingest import ingest
 from tasks.moment_options import MomentOptions
-from tasks.moments import moments
+from tasks.moments import MomentPicks, fill, minimum_clips, moments_task
 from tasks.publish import clip_entry, place_clip, publish
 from tasks.reframe import reframe
 from tasks.render import VERSION as RENDER_VERSION
@@ -43,6 +45,10 @@ def _run_name() -> str:
     flow_run_name=_run_name,
     task_runner=ThreadPoolTaskRunner(max_workers=4),
     description="Cut a video into ranked, reframed 9:16 clips with titles and hooks.",
+    on_completion=[delete_key_block_hook],
+    on_failure=[delete_key_block_hook],
+    on_cancellation=[delete_key_block_hook],
+    on_crashed=[delete_key_block_hook],
 )
 def clip_video(request: ClipRequest):
     job_id = str(flow_run.id or "local")
@@ -63,6 +69,8 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     opts = MomentOptions(
         clips=request.clips, min_seconds=request.min_seconds, max_seconds=request.max_seconds
     )
+    if request.provider == "gemini":
+        resolve_key(request.gemini_key_block)  # fail before the long stages, not after them
     progress.stage_started("ingest")
     media = ingest(request.source)
     _check_length(media, opts)
@@ -76,10 +84,12 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
         progress.warn(transcript.warning)
 
     progress.stage_started("moments")
-    picked = moments(transcript, cuts, opts, request.provider)
+    picks = _pick_moments(request, transcript, cuts, opts, progress)
     progress.stage_started("boundaries")
-    kept, dropped = boundaries(picked, transcript, cuts, media.duration_s, opts)
+    kept, dropped = boundaries(picks.moments, transcript, cuts, media.duration_s, opts)
     progress.dropped = dropped
+    if request.provider != "local" and len(kept) < minimum_clips(opts):
+        kept = _fill_from_local(kept, transcript, cuts, media.duration_s, opts, progress)
     if not kept:
         raise NoMoments(_no_moments_reason(transcript.words, dropped, opts))
 
@@ -97,6 +107,40 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     progress.completed(entries)
     return {"job_id": progress.job_id, "folder": str(progress.folder),
             "clips": len(manifest["clips"])}  # fmt: skip
+
+
+def _pick_moments(
+    request: ClipRequest,
+    transcript: Transcript,
+    cuts: list[float],
+    opts: MomentOptions,
+    progress: JobProgress,
+) -> MomentPicks:
+    """The key travels as the name of its Secret block; the task resolves it."""
+    find = moments_task(request.provider)
+    run = find(
+        transcript, cuts, opts, request.provider, request.gemini_key_block, return_state=True
+    )
+    picks = run.result()  # raises the task's error
+    progress.moments_found(picks.usage, cached=run.name == "Cached")
+    return picks
+
+
+def _fill_from_local(
+    kept: list[RepairedMoment],
+    transcript: Transcript,
+    cuts: list[float],
+    duration_s: float,
+    opts: MomentOptions,
+    progress: JobProgress,
+) -> list[RepairedMoment]:
+    found = len(kept)
+    kept = fill(kept, transcript, cuts, duration_s, opts)
+    progress.warn(
+        f"{progress.request.provider} gave {found} usable moment(s) of the "
+        f"{minimum_clips(opts)} wanted; {len(kept) - found} more came from the local scorer"
+    )
+    return kept
 
 
 def _check_length(media: MediaInfo, opts: MomentOptions) -> None:
@@ -129,7 +173,8 @@ def _render_all(
         m = item.moment
         key = stable_hash(RENDER_VERSION, media.sha256, m.start_s, m.end_s, opts)
         out, thumb = cache / f"{key}.mp4", cache / f"{key}.jpg"
-        future = render.submit(media, i, m.start_s, m.end_s, plan, str(out), str(thumb), opts)
+        task = refresh_if_missing(render, out, thumb)
+        future = task.submit(media, i, m.start_s, m.end_s, plan, str(out), str(thumb), opts)
         pending[future] = (i, item)
     while pending:
         entries.append(_place_next(pending, progress))

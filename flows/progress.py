@@ -15,6 +15,7 @@ from prefect.artifacts import (
 
 from reelflow.jobs import ClipRequest
 from reelflow.models import DroppedMoment, MediaInfo
+from tasks.moments import MomentsUsage
 from tasks.publish import write_manifest
 
 # Share of the whole job each stage usually takes; progress moves by these steps.
@@ -37,6 +38,7 @@ class JobProgress:
         self.stage = "queued"
         self.media: MediaInfo | None = None
         self.dropped: list[DroppedMoment] = []
+        self.moments: dict | None = None
         self.warnings: list[str] = []
         self.clips: list[dict] = []
         self.planned: int | None = None
@@ -75,6 +77,23 @@ class JobProgress:
         )  # fmt: skip
         self._report()
 
+    def moments_found(self, usage: MomentsUsage, cached: bool) -> None:
+        """Record what the moment provider cost, for the manifest, the log and the UI."""
+        self.moments = {**usage.model_dump(), "cached": cached}
+        if usage.provider == "local":
+            return
+        cost = usage.estimated_cost_usd
+        get_run_logger().info(
+            "moments by %s (%s): %d requests, %d tokens in, %d out, estimated $%s%s",
+            usage.provider, usage.model, usage.requests, usage.tokens_in, usage.tokens_out,
+            "?" if cost is None else f"{cost:.4f}", " (cached: nothing paid this run)" * cached,
+        )  # fmt: skip
+        create_markdown_artifact(
+            moments_usage_markdown(usage, cached),
+            key=f"moments-{self.job_id}"[:64],
+            description=f"Moment provider usage for {self.request.label()}",
+        )
+
     def warn(self, message: str) -> None:
         self.warnings.append(message)
         get_run_logger().warning(message)
@@ -86,9 +105,12 @@ class JobProgress:
             "request": self.request,
             "media": self.media,
             "dropped": self.dropped,
+            "moments": self.moments,
             "planned": self.planned,
             "warnings": self.warnings,
             "timings": self.timings,
+            "stage": self.stage,
+            "progress": self.percent,
         }
 
     def completed(self, entries: list[dict]) -> None:
@@ -130,6 +152,28 @@ def clip_table_markdown(entries: list[dict], folder: Path) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def moments_usage_markdown(usage: MomentsUsage, cached: bool) -> str:
+    cost = usage.estimated_cost_usd
+    cells = [
+        usage.provider,
+        f"`{usage.model}`",
+        str(usage.requests),
+        f"{usage.tokens_in:,}",
+        f"{usage.tokens_out:,}",
+        "unknown" if cost is None else f"${cost:.4f}",
+        "yes (nothing paid this run)" if cached else "no",
+    ]
+    return "\n".join([
+        "### Moment provider",
+        "",
+        "| provider | model | requests | tokens in | tokens out | estimated cost | cached |",
+        "|---|---|---|---|---|---|---|",
+        "| " + " | ".join(cells) + " |",
+        "",
+        "The cost is an estimate from list prices (reelflow/gemini.py), not a bill.",
+    ])  # fmt: skip
 
 
 def _clock(seconds: float) -> str:

@@ -3,15 +3,14 @@
 Prefect's default cache policy includes the run id and its INPUTS policy hashes a path string,
 not the file behind it. Stages here are keyed on what determines their output instead: the
 streamed content hash of the input file, every option that changes the output, and the stage's
-code version tag. A key function may also check that the files a cached result points at still
-exist, so a cleaned-up cache entry is recomputed rather than returned stale.
+code version tag. A stage whose result points at files uses `refresh_if_missing`, so a
+cleaned-up file is made again rather than returned stale.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -41,18 +40,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def content_key(
-    stage: str,
-    version: str,
-    file_param: str | None = None,
-    ignore: Iterable[str] = (),
-    outputs: Callable[[dict[str, Any]], Iterable[Path]] | None = None,
+    stage: str, version: str, file_param: str | None = None, ignore: Iterable[str] = ()
 ) -> Callable[[Any, dict[str, Any]], str]:
     """Build a Prefect `cache_key_fn` for one stage.
 
     `file_param` names the parameter holding the input file path (a str or a MediaInfo); its
     content hash replaces the path. `ignore` lists parameters that never change the output.
-    `outputs` returns the files a cached result relies on: if any is missing the key changes,
-    so Prefect computes the stage again instead of returning a dangling path.
     """
     skipped = set(ignore) | ({file_param} if file_param else set())
 
@@ -61,15 +54,17 @@ def content_key(
         if file_param:
             parts.append(_file_identity(parameters[file_param]))
         parts.append({k: v for k, v in parameters.items() if k not in skipped})
-        key = f"reelflow-{stage}-{stable_hash(*parts)}"
-        if outputs is not None:
-            expected = list(outputs(parameters))
-            if not all(p.exists() for p in expected):
-                # A one-off key: this run recomputes, and no later run can hit a stale record.
-                return f"{key}-rebuild-{uuid.uuid4().hex}"
-        return key
+        return f"reelflow-{stage}-{stable_hash(*parts)}"
 
     return key_fn
+
+
+def refresh_if_missing(task: Any, *outputs: Path) -> Any:
+    """The task as is when its output files exist; else one that recomputes and overwrites
+    its cache record (a cached result must never point at a deleted file)."""
+    if all(p.exists() for p in outputs):
+        return task
+    return task.with_options(refresh_cache=True)
 
 
 def _file_identity(value: Any) -> str:

@@ -56,6 +56,8 @@ def _process(args: argparse.Namespace) -> int:
 def _run(request) -> int:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    # The temporary Prefect server needs longer than Prefect's default on a busy 2-core box.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from flows.clip import clip_video
     from reelflow.jobs import job_dir, read_manifest
 

@@ -38,3 +38,12 @@ async def delete_key_block(name: str | None) -> int:
         except ObjectNotFound:
             return 0
     return 1
+
+
+def delete_key_block_hook(_flow, flow_run, _state) -> None:
+    """Flow-run end hook (completed, failed, cancelled, crashed): the key goes with the run."""
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    request = (flow_run.parameters or {}).get("request") or {}
+    if isinstance(request, dict):
+        run_coro_as_sync(delete_key_block(request.get("gemini_key_block")))

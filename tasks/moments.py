@@ -1,51 +1,161 @@
 """Stage 4, moments: pick the strongest 15-60 s moments through a moment provider.
 
 A provider takes the transcript, the scene cuts and the user's MomentOptions and returns
-Moments. `local` (tasks.moments_local) scores the transcript and audio offline; `gemini` asks
-the model. Whatever a provider returns goes through tasks.boundaries before anything is cut.
+MomentPicks: the moments, best first, and what finding them cost. `local`
+(tasks.moments_local) scores the transcript and audio offline; `gemini`
+(tasks.moments_gemini) asks the model. Whatever a provider returns goes through
+tasks.boundaries before anything is cut; when too few survive, `fill` tops them up from the
+local scorer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
-from prefect import task
+from prefect import Task, task
+from prefect.tasks import exponential_backoff
+from pydantic import BaseModel, ConfigDict
 
-from reelflow.caching import content_key
+from reelflow.caching import content_key, retry_transient_only, stable_hash
 from reelflow.errors import InvalidRequest
-from reelflow.models import Moment, Transcript
+from reelflow.models import Moment, RepairedMoment, Transcript
+from reelflow.settings import get_settings
+from tasks.boundaries import repair_moments
 from tasks.moment_options import MomentOptions
+from tasks.moments_local import AUTO_MAX, AUTO_MIN, MIN_GAP_S, find_local_moments
 
-VERSION = "moments-1"
+VERSION = "moments-2"
 ProviderName = Literal["local", "gemini"]
-Provider = Callable[[Transcript, list[float], MomentOptions], list[Moment]]
+RETRY_JITTER = 0.5  # retry waits vary (up to 50% longer), so jobs hit by one outage spread out
 
 
-def get_provider(name: str) -> Provider:
-    """Each engine's imports stay in its own module, loaded only when chosen."""
-    if name == "local":
-        from tasks.moments_local import find_local_moments
+class MomentsUsage(BaseModel):
+    """What finding the moments cost: requests, tokens and an estimated price (None: unpriced)."""
 
-        return find_local_moments
-    if name == "gemini":
-        raise InvalidRequest("The gemini provider is not available in this build yet")
-    raise InvalidRequest(f"Unknown moment provider '{name}': use local or gemini")
+    model_config = ConfigDict(frozen=True)
+
+    provider: str
+    model: str | None = None
+    requests: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    estimated_cost_usd: float | None = None
+
+
+class MomentPicks(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    moments: list[Moment]
+    usage: MomentsUsage
 
 
 def find_moments(
-    transcript: Transcript, scene_cuts: list[float], opts: MomentOptions, provider: str = "local"
-) -> list[Moment]:
-    return get_provider(provider)(transcript, scene_cuts, opts)
+    transcript: Transcript,
+    scene_cuts: list[float],
+    opts: MomentOptions,
+    provider: str = "local",
+    gemini_key_block: str | None = None,
+) -> MomentPicks:
+    """Each engine's imports stay in its own module, loaded only when chosen."""
+    if provider == "local":
+        found = find_local_moments(transcript, scene_cuts, opts)
+        return MomentPicks(moments=found, usage=MomentsUsage(provider="local"))
+    if provider == "gemini":
+        from tasks.moments_gemini import GeminiOptions, find_gemini_moments
+
+        options = GeminiOptions.from_settings()
+        return find_gemini_moments(transcript, scene_cuts, opts, options, gemini_key_block)
+    raise InvalidRequest(f"Unknown moment provider '{provider}': use local or gemini")
+
+
+def minimum_clips(opts: MomentOptions) -> int:
+    """The count asked for, or AUTO_MIN when the provider may choose."""
+    return opts.clips or AUTO_MIN
+
+
+def fill_from_local(
+    kept: list[RepairedMoment],
+    transcript: Transcript,
+    scene_cuts: list[float],
+    duration_s: float,
+    opts: MomentOptions,
+) -> list[RepairedMoment]:
+    """Top up repaired provider moments with the local scorer's best ones that do not overlap
+    them (each keeps `source="local"`), up to minimum_clips; fewer when the video has no room."""
+    missing = minimum_clips(opts) - len(kept)
+    if missing <= 0:
+        return kept
+    # Every candidate, not just `missing`: the local favourites may be what the provider chose.
+    candidates = find_local_moments(
+        transcript, scene_cuts, opts.model_copy(update={"clips": AUTO_MAX})
+    )
+    repaired, _ = repair_moments(candidates, transcript, scene_cuts, duration_s, opts)
+    taken = [(k.moment.start_s, k.moment.end_s) for k in kept]
+    extra: list[RepairedMoment] = []
+    for item in repaired:  # best first
+        m = item.moment
+        if any(m.start_s < b + MIN_GAP_S and a < m.end_s + MIN_GAP_S for a, b in taken):
+            continue
+        extra.append(item)
+        taken.append((m.start_s, m.end_s))
+        if len(extra) == missing:
+            break
+    return [*kept, *extra]
+
+
+_content_key = content_key("moments", VERSION, ignore=("gemini_key_block",))
+
+
+def _cache_key(context: Any, parameters: dict[str, Any]) -> str:
+    """Transcript, scene cuts, options and provider; for Gemini also the model, endpoint and
+    prompt version. Never the key: it is no parameter, and the block's name is ignored (a new
+    block per job must still hit the cache)."""
+    key = _content_key(context, parameters)
+    if parameters.get("provider") == "gemini":
+        from tasks.moments_gemini import GeminiOptions
+
+        key += "-" + stable_hash(GeminiOptions.from_settings().cache_identity())
+    return key
 
 
 @task(
     name="moments",
     task_run_name="moments ({provider})",
-    cache_key_fn=content_key("moments", VERSION),
+    cache_key_fn=_cache_key,
+    retry_condition_fn=retry_transient_only,
     result_serializer="json",
 )
 def moments(
-    transcript: Transcript, scene_cuts: list[float], opts: MomentOptions, provider: str = "local"
-) -> list[Moment]:
-    return find_moments(transcript, scene_cuts, opts, provider)
+    transcript: Transcript,
+    scene_cuts: list[float],
+    opts: MomentOptions,
+    provider: str = "local",
+    gemini_key_block: str | None = None,
+) -> MomentPicks:
+    """`gemini_key_block` names the Prefect Secret holding the key (None: GEMINI_API_KEY)."""
+    return find_moments(transcript, scene_cuts, opts, provider, gemini_key_block)
+
+
+def moments_task(provider: str) -> Task:
+    """`moments`, with retries when the provider calls a service: a 429, 5xx or timeout waits
+    GEMINI_RETRY_DELAY_S, doubling each time, with jitter; a permanent error fails at once."""
+    if provider == "local":
+        return moments  # compute does not retry
+    settings = get_settings()
+    return moments.with_options(
+        retries=settings.gemini_retries,
+        retry_delay_seconds=exponential_backoff(settings.gemini_retry_delay_s),
+        retry_jitter_factor=RETRY_JITTER,
+    )
+
+
+@task(name="fill", task_run_name="fill from local")
+def fill(
+    kept: list[RepairedMoment],
+    transcript: Transcript,
+    scene_cuts: list[float],
+    duration_s: float,
+    opts: MomentOptions,
+) -> list[RepairedMoment]:
+    """Cheap and deterministic: not cached."""
+    return fill_from_local(kept, transcript, scene_cuts, duration_s, opts)

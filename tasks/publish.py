@@ -79,14 +79,20 @@ def write_manifest(
     media: MediaInfo | None = None,
     clips: list[dict] | None = None,
     dropped: list[DroppedMoment] | None = None,
+    moments: dict | None = None,
     planned: int | None = None,
     error: str | None = None,
     warnings: list[str] | None = None,
     timings: dict[str, float] | None = None,
+    stage: str | None = None,
+    progress: float | None = None,
 ) -> dict[str, Any]:
+    done = status == "completed"
     manifest = {
         "job_id": job_id,
         "status": status,
+        "stage": "done" if done else stage,
+        "progress": 100 if done else round(progress or 0, 1),
         "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "request": request.model_dump(exclude={"gemini_key_block"}),
         "video": _video_summary(media),
@@ -94,6 +100,7 @@ def write_manifest(
         "clips": sorted(clips or [], key=lambda c: c["index"]),
         "dropped": [{"start": d.moment.start_s, "end": d.moment.end_s, "reason": d.reason}
                     for d in dropped or []],
+        "moments": moments,
         "warnings": warnings or [],
         "error": error,
         "timings_s": {k: round(v, 3) for k, v in (timings or {}).items()},

@@ -190,16 +190,10 @@ def _offset(key: CropKey | None, plan: ReframePlan, axis: str) -> int:
     return int(min(max(round(centre - size / 2), 0), max(limit - size, 0)))
 
 
-def _render_outputs(parameters: dict) -> list[Path]:
-    return [Path(parameters["out_path"]), Path(parameters["thumb_path"])]
-
-
 @task(
     name="render",
     task_run_name="render clip {index}",
-    cache_key_fn=content_key(
-        "render", VERSION, file_param="media", ignore=("index",), outputs=_render_outputs
-    ),
+    cache_key_fn=content_key("render", VERSION, file_param="media", ignore=("index",)),
     result_serializer="json",
 )
 def render(

@@ -35,10 +35,13 @@ def media(tmp_path_factory, ffmpeg) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, media):
     from deployments.stack import Stack
+    from tests.gemini_server import GeminiStandIn
 
     home = tmp_path_factory.mktemp("stack")
-    with static_server(media["folder"]) as files_url:
+    with static_server(media["folder"]) as files_url, GeminiStandIn() as gemini:
         env = {
+            "GEMINI_BASE_URL": gemini.url,
+            "GEMINI_RETRY_DELAY_S": "0.2",
             "PREFECT_HOME": str(home / "prefect"),
             "REELFLOW_DATA_DIR": str(home / "data"),
             "MAX_CONCURRENT_JOBS": str(LIMIT),
@@ -52,7 +55,7 @@ def stack(tmp_path_factory, media):
         }
         running = Stack(free_port(), free_port(), env=env, log_dir=home / "logs")
         running.start(timeout_s=180)
-        running.home, running.files_url = home, files_url
+        running.home, running.files_url, running.gemini = home, files_url, gemini
         try:
             yield running
         finally:
@@ -245,6 +248,21 @@ def test_retention_expires_files(api, stack):
     assert not list((stack.home / "data" / "jobs" / job_id).glob("*.mp4"))
 
 
+def test_gemini_job_uses_the_key_and_forgets_it(api, stack):
+    stack.gemini.answer([{
+        "start_s": 2.0, "end_s": 21.0, "title": "Why most people quit", "hook": "Why quit?",
+        "description_tiktok": "Why we quit.", "description_instagram": "Why we quit early.",
+        "hashtags": ["#habits"], "score": 88, "reason": "Opens with a question.",
+    }])  # fmt: skip
+    r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", "clips": 1,
+                               "min_seconds": 15, "max_seconds": 25})  # fmt: skip
+    body = wait_for(api, r.json()["job_id"])
+    assert body["status"] == "completed", body
+    assert body["result"]["clips"][0]["source"] == "gemini"
+    assert stack.gemini.requests[-1].headers.get("x-goog-api-key") == KEY
+    assert not _key_blocks(stack), "the job's key block outlived the job"
+
+
 def test_key_never_stored_or_shown(api, stack):
     # Runs last in this module: every job above also carried the key.
     answers = [api.get("/api/jobs").text]
@@ -275,6 +293,19 @@ def _probe(path: Path) -> dict:
                           "stream=width,height", "-of", "json", str(path)],
                          check=True, capture_output=True)  # fmt: skip
     return json.loads(out.stdout)["streams"][0]
+
+
+def _key_blocks(stack) -> list[str]:
+    from prefect.client.orchestration import get_client
+
+    from reelflow.secrets import KEY_BLOCK_PREFIX
+
+    def names():
+        with get_client(sync_client=True) as client:
+            docs = client.read_block_documents(include_secrets=False)
+        return [d.name for d in docs if (d.name or "").startswith(KEY_BLOCK_PREFIX)]
+
+    return _with_stack_client(stack, names)
 
 
 def _with_stack_client(stack, action):

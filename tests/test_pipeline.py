@@ -150,3 +150,17 @@ def _moov_before_mdat(path: Path) -> bool:
 
 def _scene_at(truth: dict, t: float) -> dict:
     return next(s for s in truth["scenes"] if s["start_s"] <= t < s["end_s"])
+
+
+def test_deleted_render_is_made_again(first_run, tmp_path):
+    """A cache record must never hand back a clip file that cleanup removed."""
+    from flows.clip import clip_video
+    from reelflow.jobs import ClipRequest
+    from reelflow.settings import get_settings
+
+    for cached in (get_settings().cache_dir / "renders").glob("*"):
+        cached.unlink()
+    state = clip_video(ClipRequest(source=str(SAMPLE), out_dir=str(tmp_path)), return_state=True)
+    assert state.is_completed(), state.message
+    clips = json.loads((tmp_path / "manifest.json").read_text())["clips"]
+    assert all((tmp_path / c["file"]).stat().st_size > 10_000 for c in clips)
