@@ -20,6 +20,7 @@ test-fast: sync
 
 bench: sync
 	$(RUN)/python scripts/bench.py
+	$(RUN)/python scripts/bench_api.py
 
 # Prefect server (UI on :4200) + worker + API on :8000; Ctrl-C stops all three.
 up: sync

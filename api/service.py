@@ -7,10 +7,12 @@ run's manifest.json adds stage, progress and clips.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 from typing import Any
 
+import anyio
 from litestar.exceptions import HTTPException, NotFoundException
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
@@ -32,14 +34,27 @@ from deployments.names import CLIP_DEPLOYMENT_PATH
 from reelflow.jobs import ClipRequest, expire_job_files, is_expired, job_dir, read_manifest
 from reelflow.jobs import remove_upload as remove_upload_file
 from reelflow.secrets import delete_key_block
+from reelflow.settings import get_settings
+from reelflow.storage import (
+    S3Storage,
+    StorageError,
+    get_storage,
+    is_s3_uri,
+    remove_remote_copies,
+)
+from tasks.upload import read_uploads
 
 LOG_LINES = 20
+# SQLite serialises writes: a burst of run creations queued in the API is faster, and its
+# tail far shorter, than the same burst retrying against "database is locked".
+CREATE_CONCURRENCY = 4
 
 
 class JobService:
     def __init__(self, client: PrefectClient):
         self.client = client
         self._deployment_id: uuid.UUID | None = None
+        self._creating = asyncio.Semaphore(CREATE_CONCURRENCY)
 
     async def deployment_id(self) -> uuid.UUID:
         if self._deployment_id is None:
@@ -55,11 +70,13 @@ class JobService:
         return self._deployment_id
 
     async def submit(self, request: ClipRequest) -> str:
-        run = await self.client.create_flow_run_from_deployment(
-            await self.deployment_id(),
-            parameters={"request": request.model_dump(mode="json")},
-            tags=["reelflow", "api"],
-        )
+        deployment_id = await self.deployment_id()
+        async with self._creating:
+            run = await self.client.create_flow_run_from_deployment(
+                deployment_id,
+                parameters={"request": request.model_dump(mode="json")},
+                tags=["reelflow", "api"],
+            )
         return str(run.id)
 
     async def read_run(self, job_id: str) -> FlowRun:
@@ -89,6 +106,8 @@ class JobService:
         body["files_expired"] = is_expired(job_dir(job_id))
         clips = [] if body["files_expired"] else manifest.get("clips", [])
         body["result"] = {"clips": [_public_clip(job_id, c, clip_url) for c in clips]}
+        if uploads := read_uploads(job_dir(job_id)):
+            body["uploads"] = _with_s3_urls(body["result"]["clips"], clips, uploads)
         if manifest.get("warnings"):
             body["warnings"] = manifest["warnings"]
         return body
@@ -116,8 +135,9 @@ class JobService:
         run = await self.read_run(job_id)
         status = job_status(run.state_type, run.state_name)
         if status in TERMINAL:
-            removed = expire_job_files(job_dir(job_id))
             _request = (run.parameters or {}).get("request") or {}
+            await _remove_remote(job_id, _request.get("source", ""))
+            removed = expire_job_files(job_dir(job_id))
             remove_upload_file(_request.get("source", ""))
             await delete_key_block(_request.get("gemini_key_block"))
             return {"job_id": job_id, "status": status, "files_deleted": removed}
@@ -175,9 +195,39 @@ def _public_clip(job_id: str, clip: dict, clip_url: Any) -> dict:
     return entry
 
 
+def _with_s3_urls(entries: list[dict], clips: list[dict], uploads: dict) -> dict:
+    """Give each uploaded clip (and thumbnail) a presigned link; summarise the uploads."""
+    storage = get_storage()
+    files = uploads.get("files", {})
+    presign = isinstance(storage, S3Storage) and uploads.get("bucket") == storage.bucket
+    seconds = get_settings().s3_presign_seconds
+    for entry, clip in zip(entries, clips, strict=True):
+        for field, name in (("s3_url", clip["file"]), ("thumbnail_s3_url", clip["thumbnail"])):
+            record = files.get(name) or {}
+            if presign and record.get("uploaded"):
+                entry[field] = storage.url(record["s3_key"], seconds)
+    return {
+        "status": uploads.get("status"),
+        "files": {
+            name: {k: e.get(k) for k in ("s3_key", "uploaded", "error")}
+            for name, e in files.items()
+        },
+    }
+
+
+async def _remove_remote(job_id: str, source: str) -> None:
+    """Deleting a job deletes its S3 copies too (unless S3_KEEP_AFTER_RETENTION)."""
+    try:
+        await anyio.to_thread.run_sync(remove_remote_copies, job_id, source)
+    except StorageError as exc:
+        raise HTTPException(
+            status_code=503, detail="Could not delete the job's files on S3; try again later"
+        ) from exc
+
+
 def _public_source(source: str) -> str:
-    """An uploaded file's server path is nobody's business: show its name only."""
-    if "://" in source:
+    """An uploaded file's server path (or S3 key) is nobody's business: show its name only."""
+    if "://" in source and not is_s3_uri(source):
         return source
     return source.rsplit("/", 1)[-1]
 
