@@ -8,11 +8,14 @@ Jobs are Prefect flow runs of the clip_video deployment; see api/service.py.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 from litestar import Litestar, Request, delete, get, post
 from litestar.datastructures import State
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
@@ -24,6 +27,7 @@ from litestar.static_files import create_static_files_router
 from pydantic import ValidationError
 
 from api.files import file_response
+from api.restyle import look_fields, restyle
 from api.security import install_auth
 from api.service import JobService
 from api.status import JobStatus
@@ -33,10 +37,12 @@ from reelflow.jobs import ClipRequest, job_dir, read_manifest
 from reelflow.netguard import precheck_url
 from reelflow.secrets import delete_key_block, save_key_block
 from reelflow.settings import Settings, get_settings
+from reelflow.storage import StorageError, get_storage, remove_stored_upload, store_upload
 
 JSON_LIMIT = 1024 * 1024
 # Room for the multipart framing and text fields around the file itself.
 FORM_SLACK = 1024 * 1024
+logger = logging.getLogger(__name__)
 OPTION_FIELDS = ("clips", "min_seconds", "max_seconds", "provider")
 
 
@@ -52,8 +58,11 @@ async def process(request: Request, state: State) -> dict[str, str]:
     if not key:
         raise ClientException("Missing X-Gemini-Key header")
     fields, upload = await _read_submission(request, settings)
+    stored = None
     try:
         job_request = _job_request(fields, upload)
+        if upload is not None and (stored := await _store_upload(upload, settings)):
+            job_request = job_request.model_copy(update={"source": stored})
         key_block = await save_key_block(key) if job_request.provider == "gemini" else None
         job_request = job_request.model_copy(update={"gemini_key_block": key_block})
         try:
@@ -64,8 +73,34 @@ async def process(request: Request, state: State) -> dict[str, str]:
     except BaseException:
         if upload is not None:
             _remove_upload_folder(upload)
+        if stored:
+            await _forget_stored_upload(stored, settings)
         raise
+    if stored:
+        _remove_upload_folder(upload)  # the worker reads the S3 copy
     return {"job_id": job_id, "status": "queued"}
+
+
+async def _store_upload(upload: Path, settings: Settings) -> str | None:
+    """With S3 configured, an upload goes to <prefix>/uploads/<id>/<name> and the job gets its
+    s3:// address, so a worker on any machine can read it; None when storage is local."""
+    storage = get_storage(settings)
+    if not storage.remote:
+        return None
+    try:
+        return await anyio.to_thread.run_sync(store_upload, storage, upload)
+    except StorageError as exc:
+        logger.warning("Could not store an upload on S3: %s", exc)
+        raise HTTPException(
+            status_code=503, detail="Could not store the upload; try again later"
+        ) from exc
+
+
+async def _forget_stored_upload(source: str, settings: Settings) -> None:
+    try:
+        await anyio.to_thread.run_sync(remove_stored_upload, source, settings)
+    except StorageError as exc:
+        logger.warning("Could not delete an unused upload from S3: %s", exc)
 
 
 async def _read_submission(request: Request, settings: Settings) -> tuple[dict, Any]:
@@ -119,6 +154,7 @@ def _job_request(fields: dict, upload: Any) -> ClipRequest:
     if url and upload is not None:
         raise ClientException("Provide either url or file, not both")
     options = {k: fields[k] for k in OPTION_FIELDS if fields.get(k) not in (None, "")}
+    options.update(look_fields(fields))  # captions, hook, effects
     options.setdefault("provider", "gemini")
     try:
         request = ClipRequest(source=str(upload) if upload is not None else str(url), **options)
@@ -225,6 +261,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cancel_job,
             clip_video_file,
             clip_thumbnail,
+            restyle,
             health,
             _swagger_assets(),
         ],

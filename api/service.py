@@ -29,6 +29,7 @@ from prefect.client.schemas.sorting import FlowRunSort, LogSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
+from api.restyle import restyle_deployment_id
 from api.status import STATE_TYPES_BY_STATUS, TERMINAL, JobStatus, job_status
 from deployments.names import CLIP_DEPLOYMENT_PATH
 from reelflow.jobs import ClipRequest, expire_job_files, is_expired, job_dir, read_manifest
@@ -88,7 +89,8 @@ class JobService:
             run = await self.client.read_flow_run(run_id)
         except ObjectNotFound as exc:
             raise NotFoundException(detail=f"No job {job_id}") from exc
-        if run.deployment_id != await self.deployment_id():
+        known = {await self.deployment_id(), await restyle_deployment_id(self.client)}
+        if run.deployment_id is None or run.deployment_id not in known:  # restyles are jobs too
             raise NotFoundException(detail=f"No job {job_id}")
         return run
 
@@ -202,8 +204,8 @@ def _with_s3_urls(entries: list[dict], clips: list[dict], uploads: dict) -> dict
     presign = isinstance(storage, S3Storage) and uploads.get("bucket") == storage.bucket
     seconds = get_settings().s3_presign_seconds
     for entry, clip in zip(entries, clips, strict=True):
-        for field, name in (("s3_url", clip["file"]), ("thumbnail_s3_url", clip["thumbnail"])):
-            record = files.get(name) or {}
+        for field, key in (("s3_url", "file"), ("thumbnail_s3_url", "thumbnail")):
+            record = files.get(clip.get(key) or "") or {}
             if presign and record.get("uploaded"):
                 entry[field] = storage.url(record["s3_key"], seconds)
     return {

@@ -5,8 +5,10 @@
 `clip_video/clip-video` runs clip jobs; its concurrency limit (MAX_CONCURRENT_JOBS, collision
 strategy ENQUEUE) is enforced by the Prefect server, so extra jobs wait as
 AwaitingConcurrencySlot whichever process runs them. `cleanup_expired_jobs/retention` runs the
-retention sweep every RETENTION_SWEEP_SECONDS. Before serving, it (re)creates the automation
-that crashes runs whose process stopped sending heartbeats.
+retention sweep every RETENTION_SWEEP_SECONDS. `batch_urls/batch-urls` runs URL lists (no
+schedule here: `prefect.yaml` declares an example one); at most MAX_CONCURRENT_BATCHES batches
+run at once, the rest wait. Before serving, it (re)creates the automation that crashes runs
+whose process stopped sending heartbeats.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from deployments.names import CLIP_DEPLOYMENT, RETENTION_DEPLOYMENT
+from deployments.names import BATCH_DEPLOYMENT, CLIP_DEPLOYMENT, RETENTION_DEPLOYMENT
 from reelflow.settings import get_settings
 
 
@@ -24,6 +26,7 @@ def build_deployments():
         ConcurrencyLimitStrategy,
     )
 
+    from flows.batch import batch_urls
     from flows.clip import clip_video
     from flows.retention import cleanup_expired_jobs
 
@@ -43,7 +46,24 @@ def build_deployments():
         tags=["reelflow"],
         interval=int(os.environ.get("RETENTION_SWEEP_SECONDS", "300")),
     )
-    return clip, retention
+    # Its own limit, not the jobs': a batch only waits for its jobs, and one that held a job
+    # slot while waiting could starve them.
+    batch = batch_urls.to_deployment(
+        name=BATCH_DEPLOYMENT,
+        description="Clip every video in a list of URLs; writes a report of the jobs.",
+        tags=["reelflow"],
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=max_concurrent_batches(),
+            collision_strategy=ConcurrencyLimitStrategy.ENQUEUE,
+        ),
+    )
+    from flows.restyle import restyle_deployment
+
+    return clip, retention, batch, restyle_deployment()
+
+
+def max_concurrent_batches() -> int:
+    return max(1, int(os.environ.get("MAX_CONCURRENT_BATCHES", "1")))
 
 
 def main() -> None:
@@ -55,7 +75,10 @@ def main() -> None:
     heartbeat = int(os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30"))
     asyncio.run(ensure_zombie_automation(missing_heartbeat_s=2 * heartbeat))
     settings = get_settings()
-    serve(*build_deployments(), limit=settings.max_concurrent_jobs + 1)
+    # One process runs them all: room for every job slot, every batch (each waits on jobs
+    # while it runs) and the retention sweep, so no run waits on a run stuck behind it.
+    limit = settings.max_concurrent_jobs + max_concurrent_batches() + 1
+    serve(*build_deployments(), limit=limit)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from reelflow.models import MediaInfo, ReframePlan, RepairedMoment, Transcript
 from reelflow.secrets import delete_key_block_hook
 from reelflow.settings import get_settings
 from tasks.boundaries import boundaries
-from tasks.ingest import ingest
+from tasks.ingest import ingest_task
+from tasks.look import look_entry, look_for_clip
 from tasks.moment_options import MomentOptions
 from tasks.moments import MomentPicks, fill, minimum_clips, moments_task
 from tasks.publish import clip_entry, place_clip, publish
@@ -31,6 +32,7 @@ from tasks.render import VERSION as RENDER_VERSION
 from tasks.render import RenderOptions, render
 from tasks.scenes import scenes
 from tasks.transcribe import model_tag, transcribe
+from tasks.upload import start_uploads
 
 
 def _run_name() -> str:
@@ -72,7 +74,7 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     if request.provider == "gemini":
         resolve_key(request.gemini_key_block)  # fail before the long stages, not after them
     progress.stage_started("ingest")
-    media = ingest(request.source)
+    media = ingest_task()(request.source)
     _check_length(media, opts)
     progress.media = media
 
@@ -100,11 +102,12 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     ]
     plans = [plan.result() for plan in plans]
     progress.stage_started("render")
-    entries = _render_all(media, kept, plans, progress)
+    entries = _render_all(media, kept, plans, progress, transcript)
 
     progress.stage_started("publish")
     manifest = publish(str(progress.folder), transcript, entries, **progress.manifest_fields())
     progress.completed(entries)
+    start_uploads(progress.job_id, progress.folder)  # S3: in the background, never fails
     return {"job_id": progress.job_id, "folder": str(progress.folder),
             "clips": len(manifest["clips"])}  # fmt: skip
 
@@ -160,9 +163,15 @@ def _no_moments_reason(words: list, dropped: list, opts: MomentOptions) -> str:
 
 
 def _render_all(
-    media: MediaInfo, kept: list[RepairedMoment], plans: list[ReframePlan], progress: JobProgress
+    media: MediaInfo,
+    kept: list[RepairedMoment],
+    plans: list[ReframePlan],
+    progress: JobProgress,
+    transcript: Transcript,
 ) -> list[dict]:
-    """Render the clips, at most RENDER_WORKERS at a time, placing each as it finishes."""
+    """Render the clips, at most RENDER_WORKERS at a time, placing each as it finishes.
+    Captions, hook title and effects (the request's look) join each clip's one encode."""
+    request = progress.request
     workers = get_settings().render_workers
     opts = RenderOptions.from_settings()
     cache = get_settings().cache_dir / "renders"
@@ -171,11 +180,15 @@ def _render_all(
         if len(pending) >= workers:
             entries.append(_place_next(pending, progress))
         m = item.moment
-        key = stable_hash(RENDER_VERSION, media.sha256, m.start_s, m.end_s, opts)
+        look = look_for_clip(request.look(), i, transcript, m.start_s, m.end_s, m.hook,
+                             plan, media, request.provider, request.gemini_key_block,
+                             progress.warn)  # fmt: skip
+        key = stable_hash(RENDER_VERSION, media.sha256, m.start_s, m.end_s, opts, look.key)
         out, thumb = cache / f"{key}.mp4", cache / f"{key}.jpg"
         task = refresh_if_missing(render, out, thumb)
-        future = task.submit(media, i, m.start_s, m.end_s, plan, str(out), str(thumb), opts)
-        pending[future] = (i, item)
+        future = task.submit(media, i, m.start_s, m.end_s, plan, str(out), str(thumb), opts,
+                             look.video_filters, look.audio_filters)  # fmt: skip
+        pending[future] = (i, item, plan, look)
     while pending:
         entries.append(_place_next(pending, progress))
     return entries
@@ -183,8 +196,9 @@ def _render_all(
 
 def _place_next(pending: dict, progress: JobProgress) -> dict:
     future = next(as_completed(list(pending)))
-    index, item = pending.pop(future)
+    index, item, plan, look = pending.pop(future)
     clip = future.result()
     entry = clip_entry(index, item, clip, place_clip(clip, progress.folder, index))
+    entry.update(look_entry(look, plan, progress.folder, f"clip_{index:02d}"))
     progress.clip_done(entry)
     return entry

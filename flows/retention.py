@@ -1,8 +1,11 @@
-"""Retention: a scheduled flow that deletes finished jobs' files after JOB_RETENTION_SECONDS,
-and any per-job Gemini key block that outlived its run (a crashed worker runs no hooks)."""
+"""Retention: a scheduled flow that deletes finished jobs' files after JOB_RETENTION_SECONDS
+(their S3 copies too, unless S3_KEEP_AFTER_RETENTION), and any per-job Gemini key block that
+outlived its run (a crashed worker runs no hooks). It also restarts S3 uploads that failed,
+so an S3 outage heals once S3 is back."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from prefect import flow, get_run_logger
@@ -18,9 +21,11 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 
 from deployments.names import CLIP_DEPLOYMENT
-from reelflow.jobs import expire_job_files, job_dir, remove_upload
+from reelflow.jobs import expire_job_files, is_expired, job_dir, remove_upload
 from reelflow.secrets import delete_key_block
 from reelflow.settings import get_settings
+from reelflow.storage import StorageError, remove_remote_copies
+from tasks.upload import retry_failed_uploads
 
 TERMINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED]
 PAGE = 200
@@ -32,7 +37,7 @@ async def cleanup_expired_jobs(retention_seconds: int | None = None) -> dict:
     settings = get_settings()
     keep = settings.job_retention_seconds if retention_seconds is None else retention_seconds
     cutoff = datetime.now(UTC) - timedelta(seconds=keep)
-    expired = keys = 0
+    expired = keys = objects = 0
     async with get_client() as client:
         offset = 0
         while runs := await client.read_flow_runs(
@@ -47,9 +52,31 @@ async def cleanup_expired_jobs(retention_seconds: int | None = None) -> dict:
             for run in runs:
                 request = (run.parameters or {}).get("request") or {}
                 keys += await delete_key_block(request.get("gemini_key_block"))
-                if expire_job_files(job_dir(str(run.id))):
-                    remove_upload(request.get("source", ""))
+                folder, source = job_dir(str(run.id)), request.get("source", "")
+                if not folder.exists() or is_expired(folder):
+                    continue
+                removed = await _remove_remote(str(run.id), source)
+                if removed is None:
+                    continue  # S3 unreachable: keep the local files too, try next sweep
+                objects += removed
+                if expire_job_files(folder):
+                    remove_upload(source)
                     expired += 1
             offset += PAGE
-    get_run_logger().info("expired %d jobs, removed %d leftover key blocks", expired, keys)
-    return {"expired": expired, "key_blocks_removed": keys}
+    retried = retry_failed_uploads()
+    get_run_logger().info(
+        "expired %d jobs (%d S3 objects), removed %d leftover key blocks, retried %d uploads",
+        expired, objects, keys, retried,
+    )  # fmt: skip
+    return {"expired": expired, "key_blocks_removed": keys, "s3_objects_removed": objects,
+            "uploads_retried": retried}  # fmt: skip
+
+
+async def _remove_remote(job_id: str, source: str) -> int | None:
+    """Delete the job's S3 objects (unless S3_KEEP_AFTER_RETENTION); None when S3 is
+    unreachable. A refusal (access denied...) is logged and does not keep local files forever."""
+    try:
+        return await asyncio.to_thread(remove_remote_copies, job_id, source)
+    except StorageError as exc:
+        get_run_logger().warning("Could not delete job %s's S3 objects: %s", job_id, exc)
+        return None if not exc.permanent else 0

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
 
 from pydantic import ValidationError
+
+from reelflow.look_cli import add_look_arguments, add_restyle_command, look_options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,8 +32,33 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-seconds", type=float, default=60.0, help="longest clip (default 60)")
     p.add_argument("--provider", choices=["local", "gemini"], default="local")
     p.add_argument("--out", help="folder for the clips (default: <data dir>/jobs/<job id>)")
+    add_look_arguments(p)
     p.set_defaults(handler=_process)
+    add_restyle_command(sub)
+    b = sub.add_parser(
+        "batch",
+        help="clip every video in a URL list, on the running service (make up)",
+        description="Start a run of the batch-urls deployment on the service named by "
+        "PREFECT_API_URL (make up serves it). Each URL becomes its own clip job.",
+    )
+    b.add_argument("url_list", help="a text, CSV or Parquet list: a path, an http(s) URL or s3://")
+    b.add_argument("--wait", action="store_true", help="wait for the batch, print its report")
+    b.add_argument("--force", action="store_true", help="reprocess URLs already processed")
+    b.add_argument("--format", dest="list_format", choices=["auto", "text", "csv", "parquet"])
+    b.add_argument("--clips", type=int, help="clips per video where the list does not say")
+    b.add_argument("--min-seconds", type=float, help="shortest clip (default 15)")
+    b.add_argument("--max-seconds", type=float, help="longest clip (default 60)")
+    b.add_argument("--provider", choices=["local", "gemini"])
+    b.set_defaults(handler=_batch)
     return parser
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from reelflow.batch_cli import start_batch
+
+    options = {k: getattr(args, k) for k in ("clips", "min_seconds", "max_seconds", "provider",
+                                             "list_format")}  # fmt: skip
+    return start_batch(args.url_list, args.wait, args.force, options)
 
 
 def _process(args: argparse.Namespace) -> int:
@@ -47,6 +75,7 @@ def _process(args: argparse.Namespace) -> int:
             max_seconds=args.max_seconds,
             provider=args.provider,
             out_dir=str(Path(args.out).absolute()) if args.out else None,
+            **look_options(args),
         )
     except ValidationError as exc:
         return _fail("; ".join(_plain(e) for e in exc.errors()))
@@ -63,6 +92,8 @@ def _run(request) -> int:
 
     print(f"reelflow: clipping {request.label()} ...", file=sys.stderr)
     state = clip_video(request, return_state=True)
+    # Keep the answer the last thing printed (Prefect logs its temporary server's shutdown).
+    logging.getLogger("prefect").setLevel(logging.WARNING)
     job_id = str(state.state_details.flow_run_id)
     folder = job_dir(job_id, request.out_dir)
     if not state.is_completed():

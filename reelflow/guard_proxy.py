@@ -66,6 +66,8 @@ class GuardProxy:
         self.idle_timeout_s = idle_timeout_s
         self.bytes_received = 0
         self.refusal: SourceUnavailable | None = None
+        # The first upstream that could not be reached: a clearer reason than yt-dlp's 502.
+        self.unreachable: str | None = None
         self._auth = base64.b64encode(f"reelflow:{secrets.token_hex(16)}".encode()).decode()
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
@@ -173,7 +175,9 @@ def _serve(guard: GuardProxy, client: socket.socket) -> None:
         return _reply(client, 502, str(exc))
     upstream = _connect(addresses, port, guard.idle_timeout_s)
     if upstream is None:
-        return _reply(client, 502, f"Could not connect to {host}:{port}")
+        reason = f"could not connect to {host}:{port} (connection refused or timed out)"
+        guard.unreachable = guard.unreachable or reason
+        return _reply(client, 502, reason)
     guard.track(upstream)
     try:
         if method == "CONNECT":

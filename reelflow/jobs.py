@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reelflow.settings import get_settings
+from reelflow.styles import CaptionsOption, EffectsOption, HookOption, LookOptions
 
 MANIFEST = "manifest.json"
 
@@ -41,12 +42,24 @@ class ClipRequest(BaseModel):
     out_dir: str | None = Field(
         None, description="Where to write the clips; empty: <data dir>/jobs/<job id>."
     )
+    captions: CaptionsOption = Field(
+        None,
+        description="Burned-in captions: a preset name (bold, classic, karaoke, pop, "
+        "boxed) or a style; empty: none.",
+    )
+    hook: HookOption = Field(None, description="Hook title card (true: the default style).")
+    effects: EffectsOption = Field(
+        None, description="Punch-in zooms, colour grade, silence cuts (true: the defaults)."
+    )
 
     @model_validator(mode="after")
     def _range(self) -> ClipRequest:
         if self.min_seconds >= self.max_seconds:
             raise ValueError("min_seconds must be below max_seconds")
         return self
+
+    def look(self) -> LookOptions:
+        return LookOptions(captions=self.captions, hook=self.hook, effects=self.effects)
 
     def label(self) -> str:
         """A short name of the video for run names and logs."""

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     subprocess_timeout_s: float = Field(
         1800, validation_alias="SUBPROCESS_TIMEOUT_S", description="Limit for one ffmpeg call."
     )
+    download_retries: int = Field(
+        3, ge=0, le=10, validation_alias="DOWNLOAD_RETRIES",
+        description="Retries after a transient download error (timeouts, 5xx, refused).",
+    )  # fmt: skip
+    download_retry_delay_s: float = Field(
+        5, ge=0, validation_alias="DOWNLOAD_RETRY_DELAY_S",
+        description="Wait before the first download retry; doubles each time, with jitter.",
+    )  # fmt: skip
     download_timeout_s: float = Field(
         3600, validation_alias="DOWNLOAD_TIMEOUT_S", description="Limit for one download."
     )
@@ -101,6 +109,61 @@ class Settings(BaseSettings):
         None,
         validation_alias="REELFLOW_API_TOKEN",
         description="When set, every API endpoint but /health needs `Authorization: Bearer <it>`.",
+    )
+    # S3 (or any S3-compatible store). Credentials never live here: boto3 reads them from its
+    # usual chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role...).
+    s3_bucket: str | None = Field(
+        None,
+        validation_alias="S3_BUCKET",
+        description="Bucket for job outputs and uploaded sources; unset: local disk only.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        validation_alias="S3_ENDPOINT_URL",
+        description="Another S3-compatible endpoint (MinIO, R2, Ceph...); unset: AWS.",
+    )
+    s3_region: str | None = Field(
+        None, validation_alias="S3_REGION", description="Region; unset: boto3's default chain."
+    )
+    s3_prefix: str = Field(
+        "reelflow",
+        validation_alias="S3_PREFIX",
+        description="Keys are <prefix>/jobs/<job id>/<file> and <prefix>/uploads/<id>/<file>.",
+    )
+    s3_presign_seconds: int = Field(
+        3600,
+        ge=1,
+        le=7 * 24 * 3600,
+        validation_alias="S3_PRESIGN_SECONDS",
+        description="Lifetime of the presigned s3_url links the API hands out (SigV4: <= 7 days).",
+    )
+    s3_keep_after_retention: bool = Field(
+        False,
+        validation_alias="S3_KEEP_AFTER_RETENTION",
+        description="Keep a job's S3 objects when retention deletes its local files.",
+    )
+    s3_multipart_mb: int = Field(
+        64,
+        ge=5,
+        le=5 * 1024,
+        validation_alias="S3_MULTIPART_MB",
+        description="Files from this size (MiB) up go in parts of this size; S3's minimum is 5.",
+    )
+    s3_retries: int = Field(
+        4,
+        ge=0,
+        le=10,
+        validation_alias="S3_RETRIES",
+        description="Retries of a failed file upload (after boto3's own quick retries).",
+    )
+    s3_retry_delay_s: float = Field(
+        10,
+        ge=0,
+        validation_alias="S3_RETRY_DELAY_S",
+        description="Wait before the first upload retry; doubles each time, with jitter.",
+    )
+    s3_timeout_s: float = Field(
+        60, gt=0, validation_alias="S3_TIMEOUT_S", description="Connect and read timeout per call."
     )
 
     @property

@@ -57,6 +57,7 @@ def _bench(run_root: Path) -> int:
         second, _ = _timed_run(run_root / "out2")
     _report(media.duration_s, first, second, manifest)
     _compare_bare_encode(manifest, run_root)
+    _compare_look(manifest, run_root / "out1")
     return 0
 
 
@@ -98,6 +99,31 @@ def _compare_bare_encode(manifest: dict, run_root: Path) -> None:
     render = manifest["timings_s"].get("render", 0.0)
     print(f"render stage: {render:.1f} s for {total:.1f} s of clips; one bare encode of the same "
           f"length: {bare:.1f} s; ratio {render / bare:.2f}x (target <= 1.3x)")  # fmt: skip
+
+
+def _compare_look(manifest: dict, folder: Path) -> None:
+    """The first clip rendered plain, then with captions, hook title and effects, twice each."""
+    from reelflow.media import probe
+    from reelflow.models import ReframePlan, Transcript
+    from reelflow.styles import LookOptions
+    from tasks.look import look_for_clip
+    from tasks.render import RenderOptions, render_clip
+
+    clip, media = manifest["clips"][0], probe(INPUT)
+    plan = ReframePlan.model_validate(clip["reframe"])
+    transcript = Transcript.model_validate_json((folder / "transcript.json").read_text())
+    look = look_for_clip(LookOptions(captions="bold", hook=True, effects=True), 1, transcript,
+                         clip["start"], clip["end"], clip["hook"], plan, media)  # fmt: skip
+    times: dict[str, list[float]] = {"plain": [], "look": []}
+    for name in ["plain", "look"] * 2:
+        extra = (look.video_filters, look.audio_filters) if name == "look" else ([], [])
+        began = time.perf_counter()
+        render_clip(media, clip["start"], clip["end"], plan, folder / f"b_{name}.mp4",
+                    folder / f"b_{name}.jpg", RenderOptions.from_settings(), *extra)  # fmt: skip
+        times[name].append(time.perf_counter() - began)
+    plain, styled = min(times["plain"]), min(times["look"])
+    print(f"captions+hook+effects: {styled:.1f} s against {plain:.1f} s plain for clip 1 "
+          f"({clip['duration']:.0f} s); ratio {styled / plain:.2f}x (target <= 1.15x)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Stage 1, ingest: turn what the user gave (a local path or a URL) into a probed local video.
+"""Stage 1, ingest: turn what the user gave (a local path, a URL, or an `s3://` address)
+into a probed local video.
 
 URLs go through yt-dlp's Python API, which knows YouTube and many other sites and also takes
 direct links. It prefers H.264 MP4 up to 1080p (plays everywhere, decodes fast) and merges
@@ -13,6 +14,7 @@ and stops it past MAX_FILE_SIZE_MB. The file is held to both limits once it is t
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from reelflow.models import MediaInfo
 from reelflow.netguard import UrlPolicy, check_url, precheck_url
 from reelflow.safe_names import clean_title
 from reelflow.settings import get_settings
+from reelflow.storage import StorageError, is_s3_uri, storage_for_uri
 
 VERSION = "ingest-1"
 
@@ -78,11 +81,14 @@ def is_url(source: str) -> bool:
 
 
 def ingest_source(source: str, *, download_dir: Path | None = None) -> MediaInfo:
-    """Probe a local file, or download a URL first; raise a ReelflowError that says why not."""
+    """Probe a local file, or download a URL or S3 object first; raise a ReelflowError that
+    says why not."""
     settings = get_settings()
     if is_url(source):
         path, title = download_url(source, download_dir or settings.downloads_dir)
         info = probe(path, source=source, title=title)
+    elif is_s3_uri(source):
+        info = probe(fetch_s3(source, download_dir or settings.downloads_dir), source=source)
     elif "://" in source:
         precheck_url(source)  # raises URLNotAllowed: only http(s) is fetched
         raise URLNotAllowed(f"Refused URL: {source[:80]}")
@@ -156,6 +162,10 @@ def _run_ytdlp(url: str, folder: Path) -> dict[str, Any] | None:
             with yt_dlp.YoutubeDL(opts) as ydl:
                 info = ydl.extract_info(url, download=True)
         except DownloadError as exc:
+            if guard.refusal is None and guard.unreachable:
+                raise TransientSourceError(
+                    f"Could not download {url}: {guard.unreachable}"
+                ) from exc
             raise (guard.refusal or _translate(url, exc)) from exc
     if guard.over_budget:
         # Without Content-Length, a cut-off transfer can look like a finished one to yt-dlp.
@@ -184,6 +194,33 @@ def _entry_filter(limit_min: float):
         return None
 
     return check
+
+
+def fetch_s3(uri: str, root: Path) -> Path:
+    """Download `s3://bucket/key` (an API upload, or any object the worker's credentials can
+    read) into root/s3-<hash>/ and reuse it while the object's ETag is unchanged: this is how
+    a worker on another machine gets a file that was uploaded to the API."""
+    limit = get_settings().max_file_size_mb
+    try:
+        storage, key = storage_for_uri(uri)
+        head = storage.head(key)
+        if head["size"] > limit * MIB:
+            raise DownloadTooLarge(
+                f"{uri} is {head['size'] / MIB:.0f} MB; the limit is {limit} MB (MAX_FILE_SIZE_MB)"
+            )
+        digest = hashlib.sha256(f"{uri} {head['etag']}".encode()).hexdigest()[:24]
+        folder = root / f"s3-{digest}"
+        suffix = Path(key).suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", Path(key).suffix) else ""
+        path, done = folder / f"source{suffix}", folder / "source.done"
+        if not (done.exists() and path.exists()):
+            shutil.rmtree(folder, ignore_errors=True)
+            storage.get_file(key, path)
+            done.touch()
+    except StorageError as exc:
+        if exc.permanent:
+            raise SourceUnavailable(exc.message) from exc
+        raise TransientSourceError(f"{exc.message} (will retry)") from exc
+    return path
 
 
 def _check_download(path: Path) -> None:
@@ -216,7 +253,7 @@ def _translate(url: str, exc: Exception) -> SourceUnavailable:
     lowered = text.lower()
     if any(hint in lowered for hint in _PERMANENT_HINTS):
         return SourceUnavailable(f"Could not download {url}: {text}")
-    return TransientSourceError(f"Download of {url} failed (will retry): {text}")
+    return TransientSourceError(f"Download of {url} failed: {text}")
 
 
 class _QuietLogger:
@@ -244,14 +281,18 @@ def _ingest_run_name() -> str:
     return f"ingest {Path(source).name if not is_url(source) else source}"[:120]
 
 
-@task(
-    name="ingest",
-    task_run_name=_ingest_run_name,
-    retries=3,
-    retry_delay_seconds=exponential_backoff(backoff_factor=5),
-    retry_jitter_factor=0.5,
-    retry_condition_fn=retry_transient_only,
-)
+@task(name="ingest", task_run_name=_ingest_run_name, retry_condition_fn=retry_transient_only)
 def ingest(source: str) -> MediaInfo:
     """Not cached by Prefect: probing is cheap, and a path's content may change."""
     return ingest_source(source)
+
+
+def ingest_task():
+    """`ingest` with DOWNLOAD_RETRIES retries of transient errors, backing off exponentially
+    from DOWNLOAD_RETRY_DELAY_S; a permanent error (404, refused URL, not a video) fails at once."""
+    settings = get_settings()
+    return ingest.with_options(
+        retries=settings.download_retries,
+        retry_delay_seconds=exponential_backoff(settings.download_retry_delay_s),
+        retry_jitter_factor=0.5,
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import uuid
 from pathlib import Path
 
 from prefect import task
@@ -51,14 +52,21 @@ def render_clip(
     thumb_path: Path,
     opts: RenderOptions | None = None,
     extra_video_filters: list[str] | None = None,
+    extra_audio_filters: list[str] | None = None,
 ) -> ClipFile:
-    """Render one clip and its thumbnail; write through temporary names so a crash leaves none."""
+    """Render one clip and its thumbnail; write through temporary names so a crash leaves none.
+
+    Extra filters (tasks/look.py: effects, the ASS overlay, silence cuts) join the chains after
+    the layout and before loudness normalisation."""
     opts = opts or RenderOptions()
     duration = end_s - start_s
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = out_path.with_suffix(".tmp.mp4")
-    tmp_thumb = thumb_path.with_suffix(".tmp.jpg")
-    graph = filter_graph(media, plan, opts, duration, extra_video_filters or [])
+    # Unique names: two jobs may render the same cached clip at once.
+    tmp_out = out_path.with_name(f".{out_path.stem}.{uuid.uuid4().hex}.tmp.mp4")
+    tmp_thumb = thumb_path.with_name(f".{thumb_path.stem}.{uuid.uuid4().hex}.tmp.jpg")
+    graph = filter_graph(
+        media, plan, opts, duration, extra_video_filters or [], extra_audio_filters or []
+    )
     args = [ffmpeg_path(), "-nostdin", "-v", "error", "-y", "-ss", f"{start_s:.3f}"]
     args += ["-i", media.path]
     if not media.has_audio:
@@ -96,7 +104,12 @@ def encode_args(opts: RenderOptions) -> list[str]:
 
 
 def filter_graph(
-    media: MediaInfo, plan: ReframePlan, opts: RenderOptions, duration: float, extra: list[str]
+    media: MediaInfo,
+    plan: ReframePlan,
+    opts: RenderOptions,
+    duration: float,
+    extra: list[str],
+    audio_extra: list[str] | None = None,
 ) -> str:
     """Each segment is trimmed out and laid out on its own, then the pieces are concatenated,
     so every frame goes through exactly one layout chain."""
@@ -119,6 +132,7 @@ def filter_graph(
         f"scale={OUT_W // 2}:{OUT_H // 2}[vthumb]"
     )
     audio_in = "[0:a:0]" if media.has_audio else "[1:a]"
+    audio_in += "".join(f"{f}," for f in audio_extra or [])
     parts.append(
         f"{audio_in}loudnorm=I={opts.loudness_lufs:g}:TP=-1.5:LRA=11,"
         "aresample=48000,aformat=channel_layouts=stereo[aout]"
@@ -205,6 +219,9 @@ def render(
     out_path: str,
     thumb_path: str,
     opts: RenderOptions,
+    extra_video_filters: list[str] | None = None,
+    extra_audio_filters: list[str] | None = None,
 ) -> ClipFile:
     """`index` only names the run; the flow numbers the clips."""
-    return render_clip(media, start_s, end_s, plan, Path(out_path), Path(thumb_path), opts)
+    return render_clip(media, start_s, end_s, plan, Path(out_path), Path(thumb_path), opts,
+                       extra_video_filters, extra_audio_filters)  # fmt: skip

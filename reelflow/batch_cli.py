@@ -1,0 +1,119 @@
+"""`reelflow batch`: start a run of the batch-urls deployment on the running service.
+
+A batch needs the service: its jobs are runs of the clip-video deployment, which only a
+served (or deployed) worker runs, so there is no in-process fallback as `process` has. Without
+PREFECT_API_URL, or with no worker serving the deployments, it says so and exits with 1.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+POLL_S = 3
+TABLE_COLUMNS = ("row", "status", "clips", "best_score", "job_id", "url", "error")
+NO_SERVICE = (
+    "reelflow batch runs on the service: start it with `make up` and set "
+    "PREFECT_API_URL=http://127.0.0.1:4200/api"
+)
+
+
+def start_batch(url_list: str, wait: bool, force: bool, options: dict[str, Any]) -> int:
+    import httpx
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+    from prefect.settings import get_current_settings
+    from pydantic import ValidationError
+
+    from deployments.names import BATCH_DEPLOYMENT_PATH
+    from reelflow.batch_input import BatchRequest
+
+    api = get_current_settings().api.url
+    if not api:
+        return _fail(NO_SERVICE)
+    if "://" not in url_list:
+        # The worker runs on this machine (make up): give it a path that does not depend on
+        # its working directory.
+        path = Path(url_list).expanduser().absolute()
+        if not path.is_file():
+            return _fail(f"No such list: {path}")
+        url_list = str(path)
+    given = {k: v for k, v in options.items() if v is not None}
+    try:
+        request = BatchRequest(url_list=url_list, force=force, **given)
+    except ValidationError as exc:
+        return _fail("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors()))
+    try:
+        run = run_deployment(
+            BATCH_DEPLOYMENT_PATH,
+            parameters={"request": request.model_dump(mode="json")},
+            timeout=0,
+            tags=["reelflow", "cli"],
+            as_subflow=False,
+        )
+    except ObjectNotFound:
+        return _fail(f"{BATCH_DEPLOYMENT_PATH} is not registered at {api}: is the worker running?")
+    except httpx.HTTPError as exc:
+        return _fail(f"Cannot reach the Prefect server at {api}: {exc}")
+    print(f"reelflow: batch {run.id} started", file=sys.stderr)
+    if not wait:
+        print(run.id)
+        return 0
+    return _wait_and_report(str(run.id))
+
+
+def _wait_and_report(batch_id: str) -> int:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterType,
+    )
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(batch_id)
+        while not (run.state and run.state.is_final()):
+            time.sleep(POLL_S)
+            run = client.read_flow_run(batch_id)
+        if not run.state.is_completed():
+            return _fail(f"batch {batch_id} {run.state_name}: {run.state.message or ''}".strip())
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]),
+                type=ArtifactFilterType(any_=["table"]),
+            )
+        )
+    if not artifacts:
+        return _fail(f"batch {batch_id} completed but left no report")
+    report = artifacts[0]
+    table = json.loads(report.data) if isinstance(report.data, str) else report.data
+    print(format_report(table))
+    print(f"\n{report.description}")
+    return 0
+
+
+def format_report(rows: list[dict[str, Any]]) -> str:
+    lines = [TABLE_COLUMNS]
+    for row in rows:
+        lines.append(tuple(_cell(row.get(name), name) for name in TABLE_COLUMNS))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(TABLE_COLUMNS))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+                     for line in lines)  # fmt: skip
+
+
+def _cell(value: Any, name: str) -> str:
+    if value is None:
+        return ""
+    if name == "best_score":
+        return f"{float(value):.0f}"
+    text = str(value).replace("\n", " ")
+    limit = 70 if name == "error" else 60
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fail(reason: str) -> int:
+    print(f"reelflow: error: {reason}", file=sys.stderr)
+    return 1

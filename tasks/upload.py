@@ -1,0 +1,299 @@
+"""Upload: copy a finished job's files to S3 in the background, without ever failing the job.
+
+With S3_BUCKET set, `clip_video` calls `start_uploads` as its last step. Uploading then runs
+as its own flow run, `upload_job` ("upload <job id>" in the UI), in a thread of the process
+that rendered the clips, and the job is reported completed at once. Why this shape:
+
+- A task submitted from `clip_video` would belong to the job: Prefect's thread-pool runner
+  cancels futures still queued when the flow returns, and a failure there would be tied to the
+  job's run. A separate flow run has its own state, logs, retries and artifact, and its
+  failure is never the job's.
+- A deployment run (`run_deployment(..., timeout=0)`) could start on another machine, but the
+  files are on this one: uploads belong to the process that has them.
+- The thread is not a daemon: Python waits for it before the process exits, so a worker's
+  flow-run process (and the CLI) stays until the files are up, while the job's state is
+  already final on the server and its concurrency slot already free.
+
+Each file is a task run, retried with exponential backoff on transient errors only
+(S3_RETRIES, S3_RETRY_DELAY_S; boto3 makes its own quick retries first). What happened to every
+file is written to `uploads.json` beside the manifest (`s3_key`, `uploaded`, `error`): the
+manifest is the job flow's to write, so the upload record is a file of its own, written only
+here. `manifest.json` goes last, and only after every other file landed, so an S3 reader that
+sees a manifest can trust the files it lists. A markdown artifact shows the same table in the
+UI. Running `upload_job` again (`python -m tasks.upload <job id>`, or the retention sweep,
+which retries failed uploads) sends only what is missing or changed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.context import SettingsContext
+from prefect.exceptions import MissingContextError
+from prefect.futures import as_completed
+from prefect.states import Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
+
+from reelflow.caching import retry_transient_only
+from reelflow.jobs import EXPIRED_MARKER, MANIFEST, job_dir, write_json_atomic
+from reelflow.settings import get_settings
+from reelflow.storage import S3Storage, content_type, get_storage, job_prefix
+
+UPLOADS = "uploads.json"
+_NOT_UPLOADED = {UPLOADS, EXPIRED_MARKER}
+_log = logging.getLogger(__name__)
+_threads: list[threading.Thread] = []
+_threads_lock = threading.Lock()
+
+
+def job_files(folder: Path) -> list[Path]:
+    """Every file of the job (clips, thumbnails, transcript, CSV, later edits), manifest last."""
+    files = [
+        p
+        for p in sorted(folder.iterdir())
+        if p.is_file() and not p.name.startswith(".") and p.name not in _NOT_UPLOADED
+    ]
+    return sorted(files, key=lambda p: p.name == MANIFEST)
+
+
+def read_uploads(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / UPLOADS).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def start_uploads(job_id: str, folder: Path) -> threading.Thread | None:
+    """Start uploading the job's files in the background; None when S3 is not configured.
+
+    Never raises: a job whose clips exist is done, whatever happens to its uploads."""
+    with _threads_lock:
+        running = [t for t in _threads if t.name == f"upload-{job_id}" and t.is_alive()]
+    if running:
+        return running[0]  # one upload run per job at a time
+    try:
+        if not get_storage().remote:
+            return None
+        _write(folder, _pending_record(job_id, folder))
+        settings = SettingsContext.get()  # a new thread starts without the caller's context
+        thread = threading.Thread(
+            target=_upload_in_background,
+            args=(job_id, str(folder), settings),
+            name=f"upload-{job_id}",
+            daemon=False,
+        )
+        thread.start()
+    except Exception as exc:
+        _logger().warning("Could not start uploading job %s: %s", job_id, exc)
+        return None
+    with _threads_lock:
+        _threads[:] = [t for t in _threads if t.is_alive()] + [thread]
+    _logger().info("uploading the job's files to S3 in the background (flow run 'upload %s')",
+                   job_id)  # fmt: skip
+    return thread
+
+
+def wait_for_uploads(timeout_s: float | None = None) -> bool:
+    """Wait for background uploads started by this process; True when none is left running."""
+    with _threads_lock:
+        threads = list(_threads)
+    for thread in threads:
+        thread.join(timeout_s)
+    return not any(t.is_alive() for t in threads)
+
+
+def _upload_in_background(job_id: str, folder: str, settings: SettingsContext | None) -> None:
+    try:
+        if settings is None:
+            upload_job(job_id, folder, return_state=True)
+        else:
+            with SettingsContext(profile=settings.profile, settings=settings.settings):
+                upload_job(job_id, folder, return_state=True)
+    except Exception as exc:  # the flow run itself could not run (Prefect API gone...)
+        _log.warning("Uploading job %s stopped: %s", job_id, exc)
+        record = read_uploads(Path(folder)) or {}
+        error = f"{type(exc).__name__}: {exc}"[:300]
+        _write(Path(folder), {**record, "status": "failed", "error": error})
+
+
+def _upload_run_name() -> str:
+    from prefect.runtime import task_run
+
+    return f"upload {Path(str(task_run.parameters.get('path', ''))).name}"
+
+
+@task(name="upload-file", task_run_name=_upload_run_name, retry_condition_fn=retry_transient_only)
+def upload_file(path: str, key: str) -> dict:
+    """Put one file at `key`; raises StorageUnavailable (retried) or StorageRefused."""
+    storage = get_storage()
+    storage.put_file(Path(path), key)
+    return {"s3_key": key, "size": Path(path).stat().st_size}
+
+
+@flow(
+    name="upload_job",
+    flow_run_name="upload {job_id}",
+    task_runner=ThreadPoolTaskRunner(max_workers=4),
+    description="Copy a finished job's files to S3; failures are recorded, never the job's.",
+)
+def upload_job(job_id: str, folder: str | None = None):
+    """Upload what is missing or changed since the last run; record every file's outcome."""
+    path = Path(folder) if folder else job_dir(job_id)
+    storage = get_storage()
+    if not isinstance(storage, S3Storage):
+        return {"job_id": job_id, "skipped": "S3_BUCKET is not set"}
+    if not path.is_dir():
+        return Failed(message=f"The files of job {job_id} are gone (deleted or expired)")
+    record = _fresh_record(job_id, path, storage, read_uploads(path))
+    todo = [f for f in job_files(path) if not record["files"][f.name]["uploaded"]]
+    record["status"] = "uploading"
+    _write(path, record)
+
+    send = _file_task()
+    manifest = [f for f in todo if f.name == MANIFEST]
+    futures = {send.submit(str(f), record["files"][f.name]["s3_key"]): f
+               for f in todo if f.name != MANIFEST}  # fmt: skip
+    for future in as_completed(list(futures)):
+        future.wait()  # sets the final state in memory; `state` alone may ask the API too early
+        _note(record, futures[future], future.state)
+        _write(path, record)
+    for f in manifest:
+        if any(not e["uploaded"] for n, e in record["files"].items() if n != MANIFEST):
+            record["files"][f.name]["error"] = "Not uploaded: waits until every other file is up"
+        else:
+            _note(record, f, send(str(f), record["files"][f.name]["s3_key"], return_state=True))
+
+    failed = {n: e for n, e in record["files"].items() if not e["uploaded"]}
+    record["status"] = "failed" if failed else "uploaded"
+    _write(path, record)
+    _report(record, storage)
+    if failed:
+        first = next(iter(failed.values()))["error"]
+        return Failed(
+            message=f"{len(failed)} of {len(record['files'])} files not uploaded: {first}"
+        )
+    return {"job_id": job_id, "uploaded": len(todo), "files": len(record["files"])}
+
+
+def _file_task():
+    s = get_settings()
+    return upload_file.with_options(
+        retries=s.s3_retries,
+        retry_delay_seconds=exponential_backoff(backoff_factor=s.s3_retry_delay_s),
+        retry_jitter_factor=0.5 if s.s3_retry_delay_s else None,
+    )
+
+
+def _pending_record(job_id: str, folder: Path) -> dict:
+    record = read_uploads(folder) or {"job_id": job_id, "files": {}}
+    return {**record, "status": "pending", "updated_at": _now()}
+
+
+def _fresh_record(job_id: str, folder: Path, storage: S3Storage, old: dict | None) -> dict:
+    """Every current file gets an entry; entries of files uploaded before are kept."""
+    old_files = (old or {}).get("files", {}) if (old or {}).get("bucket") == storage.bucket else {}
+    prefix = job_prefix(storage, job_id)
+    files = {}
+    for f in job_files(folder):
+        entry = old_files.get(f.name) or {}
+        files[f.name] = {
+            "s3_key": prefix + f.name,
+            "uploaded": bool(entry.get("uploaded")) and not _needs_upload(f, entry),
+            "error": None if entry.get("uploaded") else entry.get("error"),
+            "size": f.stat().st_size,
+            "mtime_ns": f.stat().st_mtime_ns,
+            "content_type": content_type(f),
+            "uploaded_at": entry.get("uploaded_at"),
+        }
+    return {"job_id": job_id, "bucket": storage.bucket, "status": "pending", "files": files,
+            "error": None, "updated_at": _now()}  # fmt: skip
+
+
+def _needs_upload(f: Path, entry: dict | None) -> bool:
+    if not entry or not entry.get("uploaded") or entry.get("s3_key") is None:
+        return True
+    stat = f.stat()
+    return (entry.get("size"), entry.get("mtime_ns")) != (stat.st_size, stat.st_mtime_ns)
+
+
+def _note(record: dict, f: Path, state) -> None:
+    entry = record["files"][f.name]
+    if state.is_completed():
+        entry.update(uploaded=True, error=None, uploaded_at=_now())
+        return
+    exc = state.result(raise_on_failure=False)
+    reason = str(exc) if isinstance(exc, BaseException) else (state.message or state.name)
+    entry.update(uploaded=False, error=reason)
+
+
+def _report(record: dict, storage: S3Storage) -> None:
+    files = record["files"]
+    done = sum(e["uploaded"] for e in files.values())
+    lines = [
+        f"### Uploads of job `{record['job_id']}`: {done} of {len(files)} files in "
+        f"`s3://{storage.bucket}`",
+        "",
+        "| file | key | size | uploaded | error |",
+        "|---|---|---|---|---|",
+    ]
+    for name, e in files.items():
+        error = (e["error"] or "").replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {name} | `{e['s3_key']}` | {e['size']:,} | "
+                     f"{'yes' if e['uploaded'] else 'no'} | {error} |")  # fmt: skip
+    create_markdown_artifact(
+        "\n".join(lines),
+        key=f"uploads-{record['job_id']}"[:64],
+        description=f"S3 uploads of job {record['job_id']}",
+    )
+    logger = get_run_logger()
+    if done == len(files):
+        logger.info("%d files of job %s are on S3", done, record["job_id"])
+    else:
+        logger.warning("%d of %d files of job %s are not on S3; the retention sweep retries",
+                       len(files) - done, len(files), record["job_id"])  # fmt: skip
+
+
+def _write(folder: Path, record: dict) -> None:
+    if folder.is_dir():  # a job deleted meanwhile gets no new folder
+        write_json_atomic(folder / UPLOADS, {**record, "updated_at": _now()})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _logger():
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return _log
+
+
+def retry_failed_uploads(jobs_root: Path | None = None) -> int:
+    """Start uploads again for local jobs whose last upload run failed; how many were started.
+
+    Runs from the retention sweep, so an S3 outage heals by itself once S3 is back."""
+    if not get_storage().remote:
+        return 0
+    root = jobs_root or get_settings().jobs_dir
+    started = 0
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        record = read_uploads(folder)
+        if record and record.get("status") == "failed" and (folder / MANIFEST).exists():
+            started += start_uploads(record.get("job_id") or folder.name, folder) is not None
+    return started
+
+
+if __name__ == "__main__":
+    import sys
+
+    for job in sys.argv[1:]:
+        state = upload_job(job, return_state=True)
+        print(f"{job}: {state.name} {state.message or ''}".rstrip())
