@@ -26,7 +26,9 @@ class ClipRequest(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    source: str = Field(description="A local file path, or an http(s) URL (YouTube or direct).")
+    source: str = Field(
+        description="A local file path, an http(s) URL (YouTube or direct), or an s3:// key."
+    )
     clips: int | None = Field(
         None, ge=1, le=15, description="How many clips; empty: as many good ones as found (3-15)."
     )
@@ -64,6 +66,8 @@ class ClipRequest(BaseModel):
     def label(self) -> str:
         """A short name of the video for run names and logs."""
         src = self.source.rstrip("/")
+        if src.startswith("s3://"):  # an upload: its file name says more than the bucket
+            return src.rsplit("/", 1)[-1][:80]
         if "://" in src:
             return src.split("://", 1)[1][:80]
         return Path(src).name[:80] or src[:80]

@@ -32,3 +32,20 @@ def static_server(folder: Path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def stack_env(home: Path, jobs_limit: int, **extra: str) -> dict[str, str]:
+    """Environment of a test stack: its own Prefect home and data dir, URL jobs allowed to
+    reach 127.0.0.1 only, and Prefect's polling shortened so queued jobs start quickly."""
+    return {
+        "PREFECT_HOME": str(home / "prefect"),
+        "REELFLOW_DATA_DIR": str(home / "data"),
+        "MAX_CONCURRENT_JOBS": str(jobs_limit),
+        "ALLOWED_URL_HOSTS": "127.0.0.1",
+        "ALLOW_PRIVATE_URLS": "true",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
+        "RETENTION_SWEEP_SECONDS": "3600",
+        "RENDER_WORKERS": "1",
+        **extra,
+    }

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import SAMPLE, make_media
-from tests.servers import free_port, static_server
+from tests.servers import free_port, stack_env, static_server
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +29,7 @@ def media(tmp_path_factory, ffmpeg) -> dict[str, Path]:
     short = make_media(ffmpeg, folder / "talk.mp4", "-i", str(SAMPLE), "-t", "42",
                        "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")  # fmt: skip
     (folder / "notes.mp4").write_text("this is a text file, not a video\n")
+    (folder / "long.mp4").symlink_to(SAMPLE)
     return {"short": short, "text": folder / "notes.mp4", "folder": folder}
 
 
@@ -39,20 +40,10 @@ def stack(tmp_path_factory, media):
 
     home = tmp_path_factory.mktemp("stack")
     with static_server(media["folder"]) as files_url, GeminiStandIn() as gemini:
-        env = {
-            "GEMINI_BASE_URL": gemini.url,
-            "GEMINI_RETRY_DELAY_S": "0.2",
-            "PREFECT_HOME": str(home / "prefect"),
-            "REELFLOW_DATA_DIR": str(home / "data"),
-            "MAX_CONCURRENT_JOBS": str(LIMIT),
-            "MAX_FILE_SIZE_MB": "5",
-            "ALLOWED_URL_HOSTS": "127.0.0.1",
-            "ALLOW_PRIVATE_URLS": "true",
-            "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-            "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
-            "RETENTION_SWEEP_SECONDS": "3600",
-            "RENDER_WORKERS": "1",
-        }
+        env = stack_env(
+            home, LIMIT, MAX_FILE_SIZE_MB="5", GEMINI_BASE_URL=gemini.url,
+            GEMINI_RETRY_DELAY_S="0.2",
+        )  # fmt: skip
         running = Stack(free_port(), free_port(), env=env, log_dir=home / "logs")
         running.start(timeout_s=180)
         running.home, running.files_url, running.gemini = home, files_url, gemini
@@ -212,7 +203,8 @@ def test_api_restart_keeps_jobs(api, stack):
 
 
 def test_cancel_running_job(api, stack):
-    r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", **JOB})
+    # The long video: a short job could finish before the cancel arrives.
+    r = submit(api, json_body={"url": f"{stack.files_url}/long.mp4", "provider": "local"})
     job_id = r.json()["job_id"]
     wait_for(api, job_id, statuses=("processing",), timeout=120)
     answer = api.delete(f"/api/jobs/{job_id}").json()

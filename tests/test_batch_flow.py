@@ -18,7 +18,7 @@ import yaml
 
 from deployments.names import BATCH_DEPLOYMENT_PATH, CLIP_DEPLOYMENT_PATH
 from tests.conftest import SAMPLE, make_media
-from tests.servers import free_port, static_server
+from tests.servers import free_port, stack_env, static_server
 
 pytestmark = pytest.mark.slow
 
@@ -48,18 +48,7 @@ def stack(tmp_path_factory, ffmpeg):
             "not a url at all\n"
             f"HTTP://127.0.0.1:{files_url.rsplit(':', 1)[1]}/talk_a.mp4#again\n"
         )
-        env = {
-            "PREFECT_HOME": str(home / "prefect"),
-            "REELFLOW_DATA_DIR": str(home / "data"),
-            "MAX_CONCURRENT_JOBS": str(LIMIT),
-            "ALLOWED_URL_HOSTS": "127.0.0.1",
-            "ALLOW_PRIVATE_URLS": "true",
-            "PREFECT_RUNNER_POLL_FREQUENCY": "1",
-            "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
-            "RETENTION_SWEEP_SECONDS": "3600",
-            "RENDER_WORKERS": "1",
-            "PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_LOOP_SECONDS": "2",
-        }
+        env = stack_env(home, LIMIT, PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_LOOP_SECONDS="2")
         running = Stack(free_port(), free_port(), env=env, log_dir=home / "logs")
         running.start(timeout_s=180)
         running.home, running.files_url, running.media = home, files_url, media
