@@ -213,7 +213,7 @@ def test_cancel_running_job(api, stack):
 
 
 def test_killed_worker_ends_the_job(api, stack):
-    r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", **JOB})
+    r = submit(api, json_body={"url": f"{stack.files_url}/long.mp4", "provider": "local"})
     job_id = r.json()["job_id"]
     wait_for(api, job_id, statuses=("processing",), timeout=120)
     stack.stop_process("worker", sig=9)
