@@ -7,7 +7,6 @@ Jobs are Prefect flow runs of the clip_video deployment; see api/service.py.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -26,6 +25,7 @@ from litestar.response import Response, Stream
 from litestar.static_files import create_static_files_router
 from pydantic import ValidationError
 
+from api.body import read_json_object
 from api.files import file_response
 from api.restyle import look_fields, restyle
 from api.security import install_auth
@@ -115,7 +115,7 @@ async def _read_submission(request: Request, settings: Settings) -> tuple[dict, 
         )
         return form.fields, form.file_path
     if content_type.startswith("application/json"):
-        return await _read_json(request, length), None
+        return await read_json_object(request, JSON_LIMIT, '{"url": ...}'), None
     raise ClientException(
         "Send JSON like {\"url\": ...} or multipart/form-data with a 'file' (or 'url') field"
     )
@@ -127,23 +127,6 @@ def _boundary(content_type: str) -> bytes:
         if name.lower() == "boundary" and value:
             return value.strip('"').encode()
     raise ClientException("multipart/form-data without a boundary")
-
-
-async def _read_json(request: Request, length: int) -> dict:
-    if length > JSON_LIMIT:
-        raise HTTPException(status_code=413, detail="JSON body too large")
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > JSON_LIMIT:
-            raise HTTPException(status_code=413, detail="JSON body too large")
-    try:
-        data = json.loads(body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ClientException(f"Malformed JSON body: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ClientException('The JSON body must be an object like {"url": ...}')
-    return data
 
 
 def _job_request(fields: dict, upload: Any) -> ClipRequest:

@@ -17,6 +17,7 @@ from prefect.client.orchestration import PrefectClient
 from prefect.exceptions import ObjectNotFound
 from pydantic import ValidationError
 
+from api.body import read_json_object
 from deployments.names import RESTYLE_DEPLOYMENT_PATH
 from reelflow.jobs import job_dir, read_manifest
 from reelflow.secrets import delete_key_block, save_key_block
@@ -69,7 +70,7 @@ async def restyle(job_id: str, index: int, request: Request, state: State) -> di
         raise NotFoundException(detail=f"Job {job_id} has no clip {index} (or its files expired)")
     if manifest.get("status") != "completed":
         raise HTTPException(status_code=409, detail=f"Job {job_id} has not finished yet")
-    options = look_fields(await _json_body(request))
+    options = look_fields(await read_json_object(request, BODY_LIMIT, '{"captions": "bold"}'))
     try:
         restyle_request = RestyleRequest(job=job_id, index=index, **options)
     except ValidationError as exc:
@@ -90,21 +91,6 @@ async def restyle(job_id: str, index: int, request: Request, state: State) -> di
         await delete_key_block(key_block)
         raise
     return {"job_id": str(run.id), "status": "queued", "restyle_of": job_id, "index": index}
-
-
-async def _json_body(request: Request) -> dict:
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > BODY_LIMIT:
-            raise HTTPException(status_code=413, detail="JSON body too large")
-    try:
-        data = json.loads(body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ClientException("Malformed JSON body") from exc
-    if not isinstance(data, dict):
-        raise ClientException('The JSON body must be an object like {"captions": "bold"}')
-    return data
 
 
 def _reasons(exc: ValidationError) -> str:

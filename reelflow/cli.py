@@ -10,7 +10,17 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from reelflow.look_cli import add_look_arguments, add_restyle_command, look_options
+from reelflow.look_cli import (
+    add_look_arguments,
+    add_restyle_command,
+    look_options,
+)
+from reelflow.look_cli import (
+    fail as _fail,
+)
+from reelflow.look_cli import (
+    plain_error as _plain,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,16 +122,6 @@ def format_table(clips: list[dict], folder: Path) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join([*lines, f"\n{len(clips)} clips in {folder}"])
-
-
-def _plain(error: dict) -> str:
-    where = ".".join(str(p) for p in error.get("loc", ()))
-    return f"{where}: {error['msg']}" if where else error["msg"]
-
-
-def _fail(reason: str) -> int:
-    print(f"reelflow: error: {reason}", file=sys.stderr)
-    return 1
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def _restyle(args: argparse.Namespace) -> int:
     try:
         request = RestyleRequest(job=job, index=args.index, **look_options(args))
     except ValidationError as exc:
-        return _fail("; ".join(_plain(e) for e in exc.errors()))
+        return fail("; ".join(plain_error(e) for e in exc.errors()))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from flows.restyle import job_folder, restyle_clip
@@ -74,17 +74,17 @@ def _restyle(args: argparse.Namespace) -> int:
     print(f"reelflow: restyling {request.label()} ...", file=sys.stderr)
     state = restyle_clip(request, return_state=True)
     if not state.is_completed():
-        return _fail(state.message or "the restyle failed")
+        return fail(state.message or "the restyle failed")
     result = state.result()
     print(job_folder(request.job) / result["file"])
     return 0
 
 
-def _plain(error: dict) -> str:
+def plain_error(error: dict) -> str:
     where = ".".join(str(p) for p in error.get("loc", ()))
     return f"{where}: {error['msg']}" if where else error["msg"]
 
 
-def _fail(reason: str) -> int:
+def fail(reason: str) -> int:
     print(f"reelflow: error: {reason}", file=sys.stderr)
     return 1
