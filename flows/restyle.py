@@ -42,6 +42,7 @@ from tasks.render import VERSION as RENDER_VERSION
 from tasks.render import RenderOptions, render
 from tasks.scenes import scenes
 from tasks.transcribe import SAMPLE_RATE, loudness_envelope
+from tasks.upload import start_uploads
 
 # Fields of a clip entry that belong to one rendering of it, not to the moment.
 _PER_VERSION = {"versions", "reframe", "captions_srt", "captions_vtt", "effects",
@@ -116,6 +117,7 @@ def _restyle(request: RestyleRequest, run_id: str, status: Path) -> dict:
         entry.update(version=version, look=request.look().model_dump(mode="json"),
                      restyle_job_id=run_id, created_at=datetime.now(UTC).isoformat())  # fmt: skip
         _add_version(folder, request.index, entry)
+    start_uploads(folder.name, folder)  # S3: the new version too, in the background
     # The run's own folder gets the same files, so the API serves them under the run's id.
     own = {**{k: v for k, v in clip.items() if k not in _PER_VERSION}, **entry}
     for name in [entry["file"], entry["thumbnail"], *_look_files(entry)]:
