@@ -161,6 +161,14 @@ def test_url_job_completes(api, stack):
     r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", **JOB})
     body = wait_for(api, r.json()["job_id"])
     assert body["status"] == "completed", body
+    restyle = api.post(f"/api/jobs/{body['job_id']}/clips/1/render", json={"captions": "bold"})
+    assert restyle.status_code == 200, restyle.text
+    again = wait_for(api, restyle.json()["job_id"])
+    assert again["status"] == "completed", again
+    video = httpx.get(again["result"]["clips"][0]["video_url"], timeout=60)
+    assert video.status_code == 200 and len(video.content) > 10_000
+    bad = api.post(f"/api/jobs/{body['job_id']}/clips/1/render", json={"captions": "nope"})
+    assert bad.status_code == 400
     listed = api.get("/api/jobs", params={"status": "completed"}).json()["jobs"]
     assert body["job_id"] in [j["job_id"] for j in listed]
 
