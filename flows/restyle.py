@@ -15,8 +15,6 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import shutil
-import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +26,7 @@ from prefect.states import Failed
 
 from reelflow.caching import refresh_if_missing, stable_hash
 from reelflow.errors import InvalidRequest, ReelflowError, SourceUnavailable
-from reelflow.jobs import MANIFEST, job_dir, read_manifest, write_json_atomic
+from reelflow.jobs import MANIFEST, job_dir, link_or_copy, read_manifest, write_json_atomic
 from reelflow.media import ffmpeg_path, run_tool
 from reelflow.models import MediaInfo, ReframePlan, Transcript
 from reelflow.secrets import delete_key_block_hook
@@ -121,7 +119,7 @@ def _restyle(request: RestyleRequest, run_id: str, status: Path) -> dict:
     # The run's own folder gets the same files, so the API serves them under the run's id.
     own = {**{k: v for k, v in clip.items() if k not in _PER_VERSION}, **entry}
     for name in [entry["file"], entry["thumbnail"], *_look_files(entry)]:
-        _link(folder / name, status / name)
+        link_or_copy(folder / name, status / name)
     return own
 
 
@@ -191,8 +189,8 @@ def _next_version(folder: Path, index: int) -> int:
 
 def _place(clip, folder: Path, stem: str) -> dict:
     names = (f"{stem}.mp4", f"{stem}.jpg")
-    _link(Path(clip.path), folder / names[0])
-    _link(Path(clip.thumbnail), folder / names[1])
+    link_or_copy(Path(clip.path), folder / names[0])
+    link_or_copy(Path(clip.thumbnail), folder / names[1])
     return {"file": names[0], "thumbnail": names[1], "width": clip.width, "height": clip.height}
 
 
@@ -219,16 +217,6 @@ def _locked(folder: Path):
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def _link(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 def restyle_deployment():

@@ -17,10 +17,7 @@ chosen font lacks (Hebrew in Anton) is set in an installed font that has it.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import struct
-import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -28,6 +25,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from reelflow.errors import InvalidRequest
+from reelflow.jobs import link_or_copy
 from reelflow.settings import get_settings
 
 ENTRY_POINT_GROUP = "fontpkg.family"
@@ -156,17 +154,8 @@ def fonts_dir() -> Path:
     if not all((folder / f.path.name).exists() for f in faces):
         folder.mkdir(parents=True, exist_ok=True)
         for face in faces:
-            _link_or_copy(face.path, folder / face.path.name)
+            link_or_copy(face.path, folder / face.path.name)
     return folder
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 def _slug(name: str) -> str:

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from typing import Any
+from typing import Any, TypeVar
 
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
+from pydantic import BaseModel, ValidationError
 
 from reelflow.errors import GeminiBlocked, GeminiError, GeminiKeyError, GeminiUnavailable
 from reelflow.settings import get_settings
+
+M = TypeVar("M", bound=BaseModel)
 
 KEY_REJECTED = "Gemini rejected the API key"
 NO_KEY = "No Gemini API key: set GEMINI_API_KEY or send X-Gemini-Key"
@@ -156,3 +159,27 @@ def check_blocked(response: types.GenerateContentResponse) -> None:
 
 def _name(value: Any) -> str:
     return str(getattr(value, "value", value) or "")
+
+
+class UnusableAnswer(Exception):
+    """An answer that is empty or not the JSON asked for; the message says which."""
+
+
+def parse_answer(response: types.GenerateContentResponse, schema: type[M]) -> M:
+    """The structured answer as `schema`, or UnusableAnswer saying what was wrong with it
+    (worth one repair request: the caller re-asks with the problem in the prompt)."""
+    text = (response.text or "").strip()
+    if not text:
+        reasons = {str(getattr(c.finish_reason, "value", "")) for c in response.candidates or []}
+        reasons -= {"", "STOP", "None"}
+        finish = f", finish reason {', '.join(sorted(reasons))}" if reasons else ""
+        raise UnusableAnswer(f"the answer was empty{finish}")
+    if text.startswith("```"):  # a fenced block, despite the JSON mime type
+        text = text.strip("`").removeprefix("json").strip()
+    try:
+        return schema.model_validate_json(text)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors()
+        ]
+        raise UnusableAnswer("; ".join(problems[:3])) from None

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
@@ -88,6 +90,18 @@ def write_json_atomic(path: Path, data: Any) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Place a file without copying it when the file system allows (a hard link), through a
+    temporary name unique to this writer, so readers and concurrent writers never see half."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        os.link(src, tmp)
+    except OSError:  # another file system, or links not allowed
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:

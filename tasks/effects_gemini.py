@@ -16,10 +16,17 @@ import logging
 from google.genai import types
 from prefect import get_run_logger
 from prefect.exceptions import MissingContextError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from reelflow.errors import GeminiBadAnswer
-from reelflow.gemini import check_blocked, generate, make_client, resolve_key
+from reelflow.gemini import (
+    UnusableAnswer,
+    check_blocked,
+    generate,
+    make_client,
+    parse_answer,
+    resolve_key,
+)
 from reelflow.models import Word
 from reelflow.styles import EffectsOptions
 from tasks.effects import EffectSegment, EffectsPlan, Grade
@@ -74,10 +81,6 @@ class GeminiEffectsAnswer(BaseModel):
     segments: list[GeminiEffectSegment]
 
 
-class _Unusable(Exception):
-    """An answer that is empty or not the JSON asked for; the message says which."""
-
-
 def gemini_plan(
     words: list[Word],
     loudness_db: list[float],
@@ -103,8 +106,8 @@ def gemini_plan(
             response = generate(client, options.model, contents, config)
             check_blocked(response)
             try:
-                return _plan(_parse(response), duration_s)
-            except _Unusable as exc:
+                return _plan(parse_answer(response, GeminiEffectsAnswer), duration_s)
+            except UnusableAnswer as exc:
                 if attempt == 2:
                     raise GeminiBadAnswer(
                         f"Gemini gave no usable effects plan, asked twice: {exc}"
@@ -132,21 +135,6 @@ def _peaks(loudness_db: list[float], hop_s: float) -> list[str]:
     count = max(1, int(len(loudness_db) * LOUD_SHARE))
     top = sorted(range(len(loudness_db)), key=lambda i: -loudness_db[i])[:count]
     return [f"{i * hop_s:.1f}" for i in sorted(top)][:40]
-
-
-def _parse(response: types.GenerateContentResponse) -> GeminiEffectsAnswer:
-    text = (response.text or "").strip()
-    if not text:
-        raise _Unusable("the answer was empty")
-    if text.startswith("```"):
-        text = text.strip("`").removeprefix("json").strip()
-    try:
-        return GeminiEffectsAnswer.model_validate_json(text)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors()
-        ]
-        raise _Unusable("; ".join(problems[:3])) from None
 
 
 def _plan(answer: GeminiEffectsAnswer, duration_s: float) -> EffectsPlan:

@@ -23,14 +23,16 @@ from google import genai
 from google.genai import types
 from prefect import get_run_logger
 from prefect.exceptions import MissingContextError
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from reelflow.errors import GeminiBadAnswer
 from reelflow.gemini import (
+    UnusableAnswer,
     check_blocked,
     estimate_cost,
     generate,
     make_client,
+    parse_answer,
     resolve_key,
     token_counts,
 )
@@ -186,36 +188,14 @@ def _ask(
         usage = _counted(usage, response)
         check_blocked(response)  # a content decision: re-asking would not change it
         try:
-            return [_moment(m) for m in _parse(response).moments], usage
-        except _Unusable as exc:
+            return [_moment(m) for m in parse_answer(response, GeminiAnswer).moments], usage
+        except UnusableAnswer as exc:
             if attempt == 2:
                 raise GeminiBadAnswer(f"Gemini gave no usable answer, asked twice: {exc}") from None
             _log().warning("Gemini's answer could not be used (%s); asking once more", exc)
             # Temperature 0 would repeat the same answer to the same prompt: say what was wrong.
             contents = f"{prompt}\n\n{REPAIR_NOTE.format(problem=exc)}"
     raise AssertionError("unreachable")
-
-
-class _Unusable(Exception):
-    """An answer that is empty or not the JSON asked for; the message says which."""
-
-
-def _parse(response: types.GenerateContentResponse) -> GeminiAnswer:
-    text = (response.text or "").strip()
-    if not text:
-        reasons = {str(getattr(c.finish_reason, "value", "")) for c in response.candidates or []}
-        reasons -= {"", "STOP", "None"}
-        finish = f", finish reason {', '.join(sorted(reasons))}" if reasons else ""
-        raise _Unusable(f"the answer was empty{finish}")
-    if text.startswith("```"):  # a fenced block, despite the JSON mime type
-        text = text.strip("`").removeprefix("json").strip()
-    try:
-        return GeminiAnswer.model_validate_json(text)
-    except ValidationError as exc:
-        problems = [
-            f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in exc.errors()
-        ]
-        raise _Unusable("; ".join(problems[:3])) from None
 
 
 def _counted(usage: MomentsUsage, response: types.GenerateContentResponse) -> MomentsUsage:

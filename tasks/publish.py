@@ -9,8 +9,6 @@ reason when the job fails, so a failed job never leaves a manifest that looks fi
 
 from __future__ import annotations
 
-import os
-import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ from typing import Any
 import pandas as pd
 from prefect import task
 
-from reelflow.jobs import MANIFEST, ClipRequest, write_json_atomic
+from reelflow.jobs import MANIFEST, ClipRequest, link_or_copy, write_json_atomic
 from reelflow.models import ClipFile, DroppedMoment, MediaInfo, RepairedMoment, Transcript
 
 CSV_COLUMNS = [
@@ -33,18 +31,8 @@ def place_clip(clip: ClipFile, folder: Path, index: int) -> tuple[str, str]:
     folder.mkdir(parents=True, exist_ok=True)
     names = (f"clip_{index:02d}.mp4", f"clip_{index:02d}.jpg")
     for src, name in zip((clip.path, clip.thumbnail), names, strict=True):
-        _link_or_copy(Path(src), folder / name)
+        link_or_copy(Path(src), folder / name)
     return names
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(src, tmp)
-    except OSError:  # another file system, or links not allowed
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
 
 
 def clip_entry(index: int, item: RepairedMoment, clip: ClipFile, names: tuple[str, str]) -> dict:

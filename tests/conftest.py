@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,19 @@ def _no_error_logs(caplog):
     expected = getattr(caplog, "errors_expected", False)
     if errors and not expected:
         pytest.fail("unexpected ERROR log: " + "; ".join(r.getMessage() for r in errors[:3]))
+
+
+@contextmanager
+def gemini_stand_in(monkeypatch, key: str, **env: str):
+    """The stand-in Gemini server on 127.0.0.1, with GEMINI_* settings pointing at it, the
+    key in GEMINI_API_KEY and fast retries; `env` adds or overrides settings."""
+    from reelflow.settings import get_settings
+    from tests.gemini_server import GeminiStandIn
+
+    settings = {"GEMINI_API_KEY": key, "GEMINI_RETRY_DELAY_S": "0.05", **env}
+    with GeminiStandIn() as server:
+        for name, value in {**settings, "GEMINI_BASE_URL": server.url}.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        yield server
+    get_settings.cache_clear()

@@ -11,7 +11,6 @@ import pytest
 
 from reelflow.errors import GeminiBadAnswer, GeminiBlocked
 from reelflow.models import CropKey, CropSegment, ReframePlan
-from reelflow.settings import get_settings
 from reelflow.styles import EffectsOptions, LookOptions
 from tasks.effects import (
     EffectSegment,
@@ -27,7 +26,7 @@ from tasks.effects import (
 )
 from tasks.effects_gemini import GeminiOptions, gemini_plan
 from tasks.look import plan_clip_effects
-from tests.gemini_server import GeminiStandIn
+from tests.conftest import gemini_stand_in
 from tests.transcript_factory import make_transcript
 
 KEY = "AIzaTEST-effects-1"
@@ -124,14 +123,8 @@ def test_no_effects_no_filters():
 
 @pytest.fixture
 def gemini(monkeypatch):
-    with GeminiStandIn() as server:
-        monkeypatch.setenv("GEMINI_API_KEY", KEY)
-        monkeypatch.setenv("GEMINI_BASE_URL", server.url)
-        monkeypatch.setenv("GEMINI_RETRY_DELAY_S", "0.05")
-        monkeypatch.setenv("GEMINI_RETRIES", "1")
-        get_settings.cache_clear()
+    with gemini_stand_in(monkeypatch, KEY, GEMINI_RETRIES="1") as server:
         yield server
-    get_settings.cache_clear()
 
 
 def answer(segments, **base) -> str:

@@ -34,7 +34,7 @@ from tasks.moments_gemini import (
     find_gemini_moments,
     transcript_windows,
 )
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, gemini_stand_in
 from tests.gemini_server import GeminiStandIn
 from tests.transcript_factory import random_transcript
 
@@ -44,15 +44,8 @@ CUTS = [30.0, 75.5, 140.2]
 
 @pytest.fixture
 def gemini(monkeypatch):
-    """The stand-in, with GEMINI_* settings pointing at it and fast retries."""
-    with GeminiStandIn() as server:
-        monkeypatch.setenv("GEMINI_API_KEY", KEY)
-        monkeypatch.setenv("GEMINI_BASE_URL", server.url)
-        monkeypatch.setenv("GEMINI_RETRY_DELAY_S", "0.05")
-        monkeypatch.setenv("GEMINI_TIMEOUT_S", "10")
-        get_settings.cache_clear()
+    with gemini_stand_in(monkeypatch, KEY, GEMINI_TIMEOUT_S="10") as server:
         yield server
-    get_settings.cache_clear()
 
 
 @pytest.fixture(scope="module")
