@@ -106,10 +106,13 @@ class Stack:
         return killed
 
     def wait_for_deployment(self, timeout_s: float) -> None:
-        from deployments.names import CLIP_DEPLOYMENT_PATH
+        # serve() registers its deployments one by one: wait for the last as well as the first.
+        from deployments.names import SERVED_DEPLOYMENT_PATHS
 
-        url = f"{self.prefect_url}/deployments/name/{CLIP_DEPLOYMENT_PATH}"
-        self._wait(url, timeout_s, "worker")
+        deadline = time.monotonic() + timeout_s
+        for path in SERVED_DEPLOYMENT_PATHS:
+            url = f"{self.prefect_url}/deployments/name/{path}"
+            self._wait(url, max(1.0, deadline - time.monotonic()), "worker")
 
     def _start(self, name: str, args: list[str]) -> None:
         out = subprocess.DEVNULL

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from deployments.names import RETENTION_DEPLOYMENT_PATH
 from tests.conftest import SAMPLE, make_media
 from tests.servers import free_port, stack_env, static_server
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 KEY = "AIzaSy-TEST-KEY-7f3a9c21"
 LIMIT = 2
-RETENTION = "cleanup_expired_jobs/retention"
+RETENTION = RETENTION_DEPLOYMENT_PATH
 JOB = {"provider": "local", "clips": 1, "min_seconds": 15, "max_seconds": 25}
 
 
