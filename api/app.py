@@ -20,7 +20,7 @@ from litestar.datastructures import State
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import Response, Stream
 from litestar.static_files import create_static_files_router
 from pydantic import ValidationError
@@ -170,7 +170,7 @@ def _remove_upload_folder(upload: Any) -> None:
 
 
 @get("/api/status/{job_id:str}", summary="A job's status, progress, logs and clips")
-async def status(job_id: str, request: Request, state: State) -> dict:
+async def status(job_id: FromPath[str], request: Request, state: State) -> dict:
     base = str(request.base_url).rstrip("/")
 
     def clip_url(job: str, index: int, kind: str) -> str:
@@ -183,7 +183,7 @@ async def status(job_id: str, request: Request, state: State) -> dict:
 @get("/api/jobs", summary="Jobs, newest first")
 async def list_jobs(
     state: State,
-    status: JobStatus | None = None,
+    status: FromQuery[JobStatus | None] = None,
     limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
     offset: Annotated[int, Parameter(ge=0)] = 0,
 ) -> dict:
@@ -192,17 +192,21 @@ async def list_jobs(
 
 
 @delete("/api/jobs/{job_id:str}", status_code=200, summary="Cancel a job, or delete its files")
-async def cancel_job(job_id: str, state: State) -> dict:
+async def cancel_job(job_id: FromPath[str], state: State) -> dict:
     return await state.jobs.cancel_or_delete(job_id)
 
 
 @get("/api/jobs/{job_id:str}/clips/{index:int}", summary="Download or stream a clip")
-async def clip_video_file(job_id: str, index: int, request: Request, state: State) -> Stream:
+async def clip_video_file(
+    job_id: FromPath[str], index: FromPath[int], request: Request, state: State
+) -> Stream:
     return await _clip_file(job_id, index, request, state, "file")
 
 
 @get("/api/jobs/{job_id:str}/clips/{index:int}/thumbnail", summary="A clip's thumbnail")
-async def clip_thumbnail(job_id: str, index: int, request: Request, state: State) -> Stream:
+async def clip_thumbnail(
+    job_id: FromPath[str], index: FromPath[int], request: Request, state: State
+) -> Stream:
     return await _clip_file(job_id, index, request, state, "thumbnail")
 
 

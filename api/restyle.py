@@ -13,6 +13,7 @@ from typing import Any
 from litestar import Request, post
 from litestar.datastructures import State
 from litestar.exceptions import ClientException, HTTPException, NotFoundException
+from litestar.params import FromPath
 from prefect.client.orchestration import PrefectClient
 from prefect.exceptions import ObjectNotFound
 from pydantic import ValidationError
@@ -60,7 +61,9 @@ async def restyle_deployment_id(client: PrefectClient) -> uuid.UUID | None:
     status_code=200,
     summary="Render a clip again with new captions, hook title or effects",
 )
-async def restyle(job_id: str, index: int, request: Request, state: State) -> dict[str, Any]:
+async def restyle(
+    job_id: FromPath[str], index: FromPath[int], request: Request, state: State
+) -> dict[str, Any]:
     """JSON body with any of `captions` (a preset name or a style), `hook`, `effects`. Header
     `X-Gemini-Key` is optional (Gemini-planned effects). Answers at once with the new job's id;
     the earlier files of the clip stay."""
