@@ -66,6 +66,27 @@ def max_concurrent_batches() -> int:
     return max(1, int(os.environ.get("MAX_CONCURRENT_BATCHES", "1")))
 
 
+def use_s3_results(settings) -> None:
+    """With S3_PREFECT_RESULTS, point Prefect's default result storage at the bucket."""
+    from prefect.logging import get_logger
+
+    from reelflow.result_storage import ensure_result_storage, result_folder
+
+    slug = ensure_result_storage(settings)
+    if slug is None:
+        return
+    # serve() starts each flow run as a subprocess with a copy of this process's environment
+    # (prefect.runner._starter_engine), so every run, and each task in it, persists its
+    # results and cache records in the bucket, where workers on other machines find them.
+    os.environ["PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK"] = slug
+    get_logger("reelflow.serve").info(
+        "Prefect results go to s3://%s/%s (block %s)",
+        settings.s3_bucket,
+        result_folder(settings),
+        slug,
+    )
+
+
 def main() -> None:
     from prefect import serve
 
@@ -75,6 +96,7 @@ def main() -> None:
     heartbeat = int(os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30"))
     asyncio.run(ensure_zombie_automation(missing_heartbeat_s=2 * heartbeat))
     settings = get_settings()
+    use_s3_results(settings)
     # One process runs them all: room for every job slot, every batch (each waits on jobs
     # while it runs) and the retention sweep, so no run waits on a run stuck behind it.
     limit = settings.max_concurrent_jobs + max_concurrent_batches() + 1

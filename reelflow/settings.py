@@ -142,6 +142,12 @@ class Settings(BaseSettings):
         validation_alias="S3_KEEP_AFTER_RETENTION",
         description="Keep a job's S3 objects when retention deletes its local files.",
     )
+    s3_prefect_results: bool = Field(
+        False,
+        validation_alias="S3_PREFECT_RESULTS",
+        description="With S3_BUCKET set, keep Prefect's task results and cache records in the "
+        "bucket under <S3_PREFIX>/prefect-results/ so workers on several machines share them.",
+    )
     s3_multipart_mb: int = Field(
         64,
         ge=5,
