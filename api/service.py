@@ -43,7 +43,6 @@ from reelflow.storage import (
     is_s3_uri,
     remove_remote_copies,
 )
-from tasks.upload import read_uploads
 
 LOG_LINES = 20
 # SQLite serialises writes: a burst of run creations queued in the API is faster, and its
@@ -108,7 +107,7 @@ class JobService:
         body["files_expired"] = is_expired(job_dir(job_id))
         clips = [] if body["files_expired"] else manifest.get("clips", [])
         body["result"] = {"clips": [_public_clip(job_id, c, clip_url) for c in clips]}
-        if uploads := read_uploads(job_dir(job_id)):
+        if uploads := manifest.get("uploads"):
             body["uploads"] = _with_s3_urls(body["result"]["clips"], clips, uploads)
         if manifest.get("warnings"):
             body["warnings"] = manifest["warnings"]

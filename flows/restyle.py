@@ -12,10 +12,8 @@ clip, which is how the API reports and serves it.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +24,14 @@ from prefect.states import Failed
 
 from reelflow.caching import refresh_if_missing, stable_hash
 from reelflow.errors import InvalidRequest, ReelflowError, SourceUnavailable
-from reelflow.jobs import MANIFEST, job_dir, link_or_copy, read_manifest, write_json_atomic
+from reelflow.jobs import (
+    MANIFEST,
+    job_dir,
+    link_or_copy,
+    locked,
+    read_manifest,
+    update_manifest,
+)
 from reelflow.media import ffmpeg_path, run_tool
 from reelflow.models import MediaInfo, ReframePlan, Transcript
 from reelflow.secrets import delete_key_block_hook
@@ -201,22 +206,17 @@ def _look_files(entry: dict) -> list[str]:
 
 
 def _add_version(folder: Path, index: int, entry: dict) -> None:
-    manifest = read_manifest(folder) or {}
-    for clip in manifest.get("clips", []):
-        if clip["index"] == index:
-            clip.setdefault("versions", []).append(entry)
-    write_json_atomic(folder / MANIFEST, manifest)
+    def add(manifest: dict) -> None:
+        for clip in manifest.get("clips", []):
+            if clip["index"] == index:
+                clip.setdefault("versions", []).append(entry)
+
+    update_manifest(folder, add)
 
 
-@contextmanager
 def _locked(folder: Path):
-    """Two restyles of one job must not pick the same version or lose a manifest update."""
-    with open(folder / ".restyle.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    """Two restyles of one job must not pick the same version."""
+    return locked(folder, ".restyle.lock")
 
 
 def restyle_deployment():

@@ -7,11 +7,14 @@ clip is in place.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -109,6 +112,30 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
         return json.loads((folder / MANIFEST).read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         return None
+
+
+def update_manifest(folder: Path, change: Callable[[dict[str, Any]], None]) -> dict | None:
+    """Read, change and write a finished job's manifest under a lock, so two writers (a
+    restyle adding a version, the S3 upload recording its files) never lose each other's
+    update. None when the job has no manifest (deleted or expired meanwhile)."""
+    with locked(folder, ".manifest.lock"):
+        manifest = read_manifest(folder)
+        if manifest is None:
+            return None
+        change(manifest)
+        write_json_atomic(folder / MANIFEST, manifest)
+        return manifest
+
+
+@contextmanager
+def locked(folder: Path, name: str) -> Iterator[None]:
+    """An exclusive lock on `folder/name` for writers in any process on this machine."""
+    with open(folder / name, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 EXPIRED_MARKER = "expired.json"

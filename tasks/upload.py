@@ -16,20 +16,21 @@ that rendered the clips, and the job is reported completed at once. Why this sha
 
 Each file is a task run, retried with exponential backoff on transient errors only
 (S3_RETRIES, S3_RETRY_DELAY_S; boto3 makes its own quick retries first). What happened to every
-file is written to `uploads.json` beside the manifest (`s3_key`, `uploaded`, `error`): the
-manifest is the job flow's to write, so the upload record is a file of its own, written only
-here. `manifest.json` goes last, and only after every other file landed, so an S3 reader that
-sees a manifest can trust the files it lists. A markdown artifact shows the same table in the
-UI. Running `upload_job` again (`python -m tasks.upload <job id>`, or the retention sweep,
-which retries failed uploads) sends only what is missing or changed.
+file is recorded in the manifest's `uploads` section (`s3_key`, `uploaded`, `error` per file),
+written under the manifest's lock since a restyle may add a version meanwhile. `manifest.json`
+goes last, and only after every other file landed, so an S3 reader that sees a manifest can
+trust the files it lists. A markdown artifact shows the same table in the UI. Running
+`upload_job` again (`python -m tasks.upload <job id>`, or the retention sweep, which retries
+failed uploads and ones whose process died) sends only what is missing or changed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -42,12 +43,15 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 from reelflow.caching import retry_transient_only
-from reelflow.jobs import EXPIRED_MARKER, MANIFEST, job_dir, write_json_atomic
+from reelflow.jobs import EXPIRED_MARKER, MANIFEST, job_dir, read_manifest, update_manifest
 from reelflow.settings import get_settings
 from reelflow.storage import S3Storage, content_type, get_storage, job_prefix
 
-UPLOADS = "uploads.json"
-_NOT_UPLOADED = {UPLOADS, EXPIRED_MARKER}
+_NOT_UPLOADED = {EXPIRED_MARKER}
+# An upload in progress refreshes its record this often; one silent for STALE_AFTER_S died
+# with its process (a killed worker) and is started again by the retention sweep.
+HEARTBEAT_S = 30
+STALE_AFTER_S = 4 * HEARTBEAT_S
 _log = logging.getLogger(__name__)
 _threads: list[threading.Thread] = []
 _threads_lock = threading.Lock()
@@ -64,10 +68,8 @@ def job_files(folder: Path) -> list[Path]:
 
 
 def read_uploads(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / UPLOADS).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    """The manifest's `uploads` section: the bucket, a status and each file's outcome."""
+    return (read_manifest(folder) or {}).get("uploads")
 
 
 def start_uploads(job_id: str, folder: Path) -> threading.Thread | None:
@@ -110,6 +112,8 @@ def wait_for_uploads(timeout_s: float | None = None) -> bool:
 
 
 def _upload_in_background(job_id: str, folder: str, settings: SettingsContext | None) -> None:
+    stop = threading.Event()
+    threading.Thread(target=_heartbeat, args=(Path(folder), stop), daemon=True).start()
     try:
         if settings is None:
             upload_job(job_id, folder, return_state=True)
@@ -121,6 +125,23 @@ def _upload_in_background(job_id: str, folder: str, settings: SettingsContext | 
         record = read_uploads(Path(folder)) or {}
         error = f"{type(exc).__name__}: {exc}"[:300]
         _write(Path(folder), {**record, "status": "failed", "error": error})
+    finally:
+        stop.set()
+
+
+def _heartbeat(folder: Path, stop: threading.Event) -> None:
+    """Say the upload is alive, so the sweep restarts only uploads whose process is gone."""
+    while not stop.wait(HEARTBEAT_S):
+        try:
+            update_manifest(folder, _touch)
+        except OSError as exc:  # the job was deleted meanwhile
+            _log.info("upload heartbeat stopped: %s", exc)
+            return
+
+
+def _touch(manifest: dict) -> None:
+    if manifest.get("uploads"):
+        manifest["uploads"]["updated_at"] = _now()
 
 
 def _upload_run_name() -> str:
@@ -165,10 +186,14 @@ def upload_job(job_id: str, folder: str | None = None):
         _note(record, futures[future], future.state)
         _write(path, record)
     for f in manifest:
+        entry = record["files"][f.name]
         if any(not e["uploaded"] for n, e in record["files"].items() if n != MANIFEST):
-            record["files"][f.name]["error"] = "Not uploaded: waits until every other file is up"
-        else:
-            _note(record, f, send(str(f), record["files"][f.name]["s3_key"], return_state=True))
+            entry["error"] = "Not uploaded: waits until every other file is up"
+            continue
+        # The copy on S3 is the one that says it is uploaded; a failure below says otherwise.
+        entry.update(uploaded=True, error=None, uploaded_at=_now())
+        _write(path, record)
+        _note(record, f, send(str(f), entry["s3_key"], return_state=True))
 
     failed = {n: e for n, e in record["files"].items() if not e["uploaded"]}
     record["status"] = "failed" if failed else "uploaded"
@@ -208,7 +233,7 @@ def _fresh_record(job_id: str, folder: Path, storage: S3Storage, old: dict | Non
             "uploaded": bool(entry.get("uploaded")) and not _needs_upload(f, entry),
             "error": None if entry.get("uploaded") else entry.get("error"),
             "size": f.stat().st_size,
-            "mtime_ns": f.stat().st_mtime_ns,
+            "version": _version(f),
             "content_type": content_type(f),
             "uploaded_at": entry.get("uploaded_at"),
         }
@@ -219,8 +244,18 @@ def _fresh_record(job_id: str, folder: Path, storage: S3Storage, old: dict | Non
 def _needs_upload(f: Path, entry: dict | None) -> bool:
     if not entry or not entry.get("uploaded") or entry.get("s3_key") is None:
         return True
-    stat = f.stat()
-    return (entry.get("size"), entry.get("mtime_ns")) != (stat.st_size, stat.st_mtime_ns)
+    return entry.get("version") != _version(f)
+
+
+def _version(f: Path) -> str:
+    """What tells a changed file: size and mtime, but for the manifest its content less the
+    upload record, which changes with every upload and is no reason to send it again."""
+    if f.name != MANIFEST:
+        stat = f.stat()
+        return f"{stat.st_size}:{stat.st_mtime_ns}"
+    manifest = json.loads(f.read_text())
+    manifest.pop("uploads", None)
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
 
 
 def _note(record: dict, f: Path, state) -> None:
@@ -262,7 +297,7 @@ def _report(record: dict, storage: S3Storage) -> None:
 
 def _write(folder: Path, record: dict) -> None:
     if folder.is_dir():  # a job deleted meanwhile gets no new folder
-        write_json_atomic(folder / UPLOADS, {**record, "updated_at": _now()})
+        update_manifest(folder, lambda m: m.update(uploads={**record, "updated_at": _now()}))
 
 
 def _now() -> str:
@@ -277,18 +312,29 @@ def _logger():
 
 
 def retry_failed_uploads(jobs_root: Path | None = None) -> int:
-    """Start uploads again for local jobs whose last upload run failed; how many were started.
+    """Start uploads again for local jobs whose last upload run failed or died with its
+    process; how many were started.
 
-    Runs from the retention sweep, so an S3 outage heals by itself once S3 is back."""
+    Runs from the retention sweep, so an S3 outage or a killed worker heals by itself."""
     if not get_storage().remote:
         return 0
     root = jobs_root or get_settings().jobs_dir
     started = 0
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         record = read_uploads(folder)
-        if record and record.get("status") == "failed" and (folder / MANIFEST).exists():
+        if record and (record.get("status") == "failed" or _abandoned(record)):
             started += start_uploads(record.get("job_id") or folder.name, folder) is not None
     return started
+
+
+def _abandoned(record: dict) -> bool:
+    if record.get("status") not in {"pending", "uploading"}:
+        return False
+    try:
+        updated = datetime.fromisoformat(record["updated_at"])
+    except (KeyError, TypeError, ValueError):
+        return True
+    return datetime.now(UTC) - updated > timedelta(seconds=STALE_AFTER_S)
 
 
 if __name__ == "__main__":

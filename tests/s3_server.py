@@ -4,6 +4,7 @@ the S3 wire protocol), and the environment that points reelflow and boto3 at it.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,3 +91,30 @@ def object_hashes(client, bucket: str, prefix: str) -> dict[str, str]:
         o["Key"]: sha256(client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read())
         for o in answer.get("Contents", [])
     }
+
+
+def stored_job(client, bucket: str, prefix: str) -> dict[str, str]:
+    """Key -> digest of a job's objects on S3, comparable with `local_job`."""
+    answer = client.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return {
+        o["Key"]: _digest(o["Key"], client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read())
+        for o in answer.get("Contents", [])
+    }
+
+
+def local_job(folder: Path, prefix: str) -> dict[str, str]:
+    """Key -> digest of what a job folder should have put on S3 (dot files are locks)."""
+    return {
+        f"{prefix}{p.name}": _digest(p.name, p.read_bytes())
+        for p in folder.iterdir()
+        if not p.name.startswith(".")
+    }
+
+
+def _digest(name: str, data: bytes) -> str:
+    """The manifest's upload record keeps changing after its upload; the rest must match."""
+    if name.endswith("manifest.json"):
+        manifest = json.loads(data)
+        manifest.pop("uploads", None)
+        data = json.dumps(manifest, sort_keys=True).encode()
+    return sha256(data)

@@ -20,10 +20,12 @@ from tests.s3_server import (
     ACCESS_KEY,
     PREFIX,
     SECRET_KEY,
+    local_job,
     make_bucket,
     moto_server,
     object_hashes,
     sha256,
+    stored_job,
     use_s3,
 )
 from tests.servers import free_port
@@ -63,21 +65,14 @@ def fake_job(data_dir: Path, job_id: str | None = None) -> tuple[str, Path]:
     return job_id, folder
 
 
-def local_hashes(folder: Path, job_id: str) -> dict[str, str]:
-    return {
-        f"{PREFIX}/jobs/{job_id}/{p.name}": sha256(p)
-        for p in folder.iterdir()
-        if p.name != "uploads.json"
-    }
-
-
 def test_job_files_land_with_the_right_keys_bytes_and_content_types(s3, prefect_server):
     from tasks.upload import read_uploads, upload_job
 
     job_id, folder = fake_job(Path(os.environ["REELFLOW_DATA_DIR"]))
     state = upload_job(job_id, return_state=True)
     assert state.is_completed(), state.message
-    assert object_hashes(s3.client, s3.bucket, f"{PREFIX}/") == local_hashes(folder, job_id)
+    prefix = f"{PREFIX}/jobs/{job_id}/"
+    assert stored_job(s3.client, s3.bucket, f"{PREFIX}/") == local_job(folder, prefix)
     types = {
         "clip_01.mp4": "video/mp4",
         "clip_01.jpg": "image/jpeg",
@@ -90,10 +85,13 @@ def test_job_files_land_with_the_right_keys_bytes_and_content_types(s3, prefect_
         assert head["ContentType"] == expected, name
     record = read_uploads(folder)
     assert record["status"] == "uploaded" and record["bucket"] == s3.bucket
-    assert set(record["files"]) == {p.name for p in folder.iterdir()} - {"uploads.json"}
+    assert set(record["files"]) == {p.name for p in folder.iterdir() if p.name[0] != "."}
     for name, entry in record["files"].items():
         assert entry["s3_key"] == f"{PREFIX}/jobs/{job_id}/{name}"
         assert entry["uploaded"] is True and entry["error"] is None
+    # The manifest on S3 carries the record too: every file up, itself included.
+    stored = s3.client.get_object(Bucket=s3.bucket, Key=f"{prefix}manifest.json")["Body"].read()
+    assert all(e["uploaded"] for e in json.loads(stored)["uploads"]["files"].values())
 
 
 def test_multipart_upload_of_a_file_larger_than_the_part_size(s3, monkeypatch, tmp_path):
@@ -160,6 +158,7 @@ def test_s3_down_is_recorded_and_a_later_retry_uploads_what_is_missing(
     endpoint = f"http://127.0.0.1:{port}"
     use_s3(monkeypatch, endpoint, bucket)
     job_id, folder = fake_job(data_dir)
+    prefix = f"{PREFIX}/jobs/{job_id}/"
 
     state = upload_job(job_id, return_state=True)
     assert state.is_failed() and "not uploaded" in state.message
@@ -178,25 +177,50 @@ def test_s3_down_is_recorded_and_a_later_retry_uploads_what_is_missing(
         state = upload_job(job_id, return_state=True)
         assert state.is_completed(), state.message
         assert state.result()["uploaded"] == 7
-        assert object_hashes(client, bucket, f"{PREFIX}/") == local_hashes(folder, job_id)
+        assert stored_job(client, bucket, f"{PREFIX}/") == local_job(folder, prefix)
         assert read_uploads(folder)["status"] == "uploaded"
 
         (folder / "clip_02.jpg").write_bytes(os.urandom(25_000))  # an edit made a new version
         state = upload_job(job_id, return_state=True)
         assert state.result()["uploaded"] == 1
-        assert object_hashes(client, bucket, f"{PREFIX}/") == local_hashes(folder, job_id)
+        assert stored_job(client, bucket, f"{PREFIX}/") == local_job(folder, prefix)
 
     assert "are not on S3" in caplog.text, "the run's own log lines are captured"
     assert any(r.name.startswith("botocore") for r in caplog.records), "and boto's"
     secrets = (SECRET_KEY,)
     quiet = (SECRET_KEY, ACCESS_KEY)  # botocore's own DEBUG lines name the key id; ours never
     out, err = capfd.readouterr()
-    files = (folder / "uploads.json").read_text() + (folder / "manifest.json").read_text()
+    files = (folder / "manifest.json").read_text()
     for text in (out, err, files, caplog.text):
         assert not any(s in text for s in secrets)
     ours = "\n".join(r.getMessage() for r in caplog.records if r.levelno >= logging.INFO)
     for text in (ours, files, out, err):
         assert not any(s in text for s in quiet)
+
+
+def test_an_upload_whose_process_died_is_started_again(s3, prefect_server, data_dir):
+    """A worker killed mid-upload leaves the record "uploading" with no heartbeat: the sweep's
+    retry starts it again. One that is still beating is left to its own process."""
+    from datetime import UTC, datetime, timedelta
+
+    from reelflow.jobs import update_manifest
+    from tasks.upload import STALE_AFTER_S, read_uploads, retry_failed_uploads, wait_for_uploads
+
+    def record(job_id: str, age_s: float) -> dict:
+        at = datetime.now(UTC) - timedelta(seconds=age_s)
+        return {"job_id": job_id, "status": "uploading", "files": {}, "updated_at": at.isoformat()}
+
+    dead_id, dead = fake_job(data_dir)
+    alive_id, alive = fake_job(data_dir)
+    update_manifest(dead, lambda m: m.update(uploads=record(dead_id, STALE_AFTER_S + 60)))
+    update_manifest(alive, lambda m: m.update(uploads=record(alive_id, 5)))
+
+    assert retry_failed_uploads() == 1
+    assert wait_for_uploads(120)
+    assert read_uploads(dead)["status"] == "uploaded"
+    assert read_uploads(alive)["status"] == "uploading"
+    prefix = f"{PREFIX}/jobs/{dead_id}/"
+    assert stored_job(s3.client, s3.bucket, prefix) == local_job(dead, prefix)
 
 
 def test_retention_removes_the_job_objects_and_the_uploaded_source(s3, prefect_server):
