@@ -7,24 +7,29 @@ are deterministic (temperature 0, a fixed seed) so a rerun gives the same picks.
 
 Long videos are cut into overlapping transcript windows, each well under the model's context
 (a 3-hour talk is about 7 requests of ~15k tokens); the picks of all windows are merged,
-duplicates from the overlaps removed and the rest ranked by score. An empty or malformed
-answer is asked for once more with the problem stated, then fails clearly; safety blocks,
-bad keys and outages are raised as reelflow errors (reelflow.gemini). Boundary repair and the
-fill-up from the local scorer happen after this provider, as for any other.
+duplicates from the overlaps removed and the rest ranked by score. A Prefect retry of the
+task (a 429 or 5xx on window 5 of 7) asks only the windows that have no answer yet: answers
+are kept in memory for the task run's retries, which run in the same process. An empty or
+malformed answer is asked for once more with the problem stated, then fails clearly; safety
+blocks, bad keys and outages are raised as reelflow errors (reelflow.gemini). Boundary repair
+and the fill-up from the local scorer happen after this provider, as for any other.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import threading
 from dataclasses import asdict, dataclass
 
 from google import genai
 from google.genai import types
 from prefect import get_run_logger
+from prefect.context import TaskRunContext
 from prefect.exceptions import MissingContextError
 from pydantic import BaseModel, Field, field_validator
 
+from reelflow.caching import stable_hash
 from reelflow.errors import GeminiBadAnswer
 from reelflow.gemini import (
     UnusableAnswer,
@@ -156,12 +161,16 @@ def find_gemini_moments(
     usage = MomentsUsage(provider="gemini", model=options.model)
     windows = transcript_windows(transcript, options, max(options.overlap_s, opts.max_seconds))
     found: list[Moment] = []
+    answers = _AnswersOfThisRun(options)
     if windows:
         with make_client(key, options.base_url, options.timeout_s) as client:
             for part, window in enumerate(windows):
                 prompt = build_prompt(transcript, scene_cuts, opts, window, part, len(windows))
-                picked, usage = _ask(client, options, prompt, usage)
+                picked, usage = answers.get(prompt, usage) or answers.keep(
+                    prompt, usage, _ask(client, options, prompt, usage)
+                )
                 found += picked
+    answers.forget()
     ranked = merge(found, opts)
     _log().info(
         "gemini (%s): %d moments from %d window(s); %d requests, %d tokens in, %d out",
@@ -198,8 +207,55 @@ def _ask(
     raise AssertionError("unreachable")
 
 
+KEEP_AT_MOST = 1000  # window answers, about a kilobyte each
+_KEPT: dict[tuple[str, str], tuple[list[Moment], int, int]] = {}
+_KEPT_LOCK = threading.Lock()
+
+
+class _AnswersOfThisRun:
+    """Window answers kept for the retries of the current task run, so a retry after an
+    outage on a late window does not pay again for the windows answered before it. Keyed by
+    the task run and the exact request; nothing is kept outside a task run."""
+
+    def __init__(self, options: GeminiOptions):
+        context = TaskRunContext.get()
+        self.run = str(context.task_run.id) if context else None
+        self.options = options.cache_identity()
+
+    def get(self, prompt: str, usage: MomentsUsage) -> tuple[list[Moment], MomentsUsage] | None:
+        with _KEPT_LOCK:
+            kept = _KEPT.get(self._key(prompt)) if self.run else None
+        if kept is None:
+            return None
+        picked, tokens_in, tokens_out = kept
+        _log().info("window answered before this retry: not asked again")
+        return picked, _with_tokens(usage, tokens_in, tokens_out)  # it was paid for
+
+    def keep(self, prompt: str, before: MomentsUsage, answer: tuple) -> tuple:
+        picked, after = answer
+        if self.run:
+            spent = (after.tokens_in - before.tokens_in, after.tokens_out - before.tokens_out)
+            with _KEPT_LOCK:
+                _KEPT[self._key(prompt)] = (picked, *spent)
+                while len(_KEPT) > KEEP_AT_MOST:  # runs that failed for good never forget
+                    del _KEPT[next(iter(_KEPT))]
+        return answer
+
+    def forget(self) -> None:
+        with _KEPT_LOCK:
+            for key in [k for k in _KEPT if k[0] == self.run]:
+                del _KEPT[key]
+
+    def _key(self, prompt: str) -> tuple[str, str]:
+        return (self.run or "", stable_hash(self.options, prompt))
+
+
 def _counted(usage: MomentsUsage, response: types.GenerateContentResponse) -> MomentsUsage:
-    tokens_in, tokens_out = token_counts(response)
+    return _with_tokens(usage, *token_counts(response))
+
+
+def _with_tokens(usage: MomentsUsage, tokens_in: int, tokens_out: int) -> MomentsUsage:
+    """One more request, with its tokens and the running cost."""
     total_in, total_out = usage.tokens_in + tokens_in, usage.tokens_out + tokens_out
     return usage.model_copy(
         update={

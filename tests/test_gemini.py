@@ -196,6 +196,25 @@ def test_transient_errors_are_retried(gemini, transcript, prefect_server, caplog
     assert f"Retry {len(failures)}/3" in caplog.text
 
 
+def test_a_retry_asks_only_the_windows_without_an_answer(gemini, prefect_server, caplog):
+    """A 503 on the last of three windows: the retry asks that window alone; the two answered
+    before are neither asked nor paid for again, yet still counted in the job's usage."""
+    transcript = random_transcript(4000, seed=11)
+    opts = MomentOptions()
+    overlap = max(GeminiOptions().overlap_s, opts.max_seconds)
+    assert len(transcript_windows(transcript, GeminiOptions(), overlap)) == 3
+    gemini.answer([pick(100, 130, 80)])
+    gemini.answer([pick(2000, 2030, 70)])
+    gemini.error(503)
+    gemini.answer([pick(3800, 3830, 90)])
+    picks = run_task(transcript, opts)
+    parts = [r.prompt.split("This is part ")[1][:1] for r in gemini.requests]
+    assert parts == ["1", "2", "3", "3"]
+    assert [m.score for m in picks.moments] == [90, 80, 70]
+    assert (picks.usage.requests, picks.usage.tokens_in) == (3, 3600)
+    assert "Retry 1/3" in caplog.text and "not asked again" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("script", "error", "message"),
     [
