@@ -1,18 +1,25 @@
-"""Server-side automation that ends runs whose process died.
+"""Server-side automations that end runs whose process died.
 
-A flow run's process sends a heartbeat event every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds.
-When a worker is killed with its runs, the heartbeats stop and nothing else would ever move
-the run out of RUNNING; this automation marks such a run Crashed so the API reports it failed.
+A flow run's process sends a heartbeat event as it starts and then every
+PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds. When a worker is killed with its runs, the
+heartbeats stop and nothing else would ever move the run out of RUNNING; these automations
+mark such a run Crashed so the API reports it failed.
+
+Two, because a process killed in its first second may never deliver its first heartbeat (it
+sits in the events client's buffer): the second arms on the server's own RUNNING event. It is
+kept to deployment runs, which the worker starts with heartbeats on; a flow run in some other
+process without heartbeats (a CLI run against the same server) must not be crashed for that.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from deployments.names import ZOMBIE_AUTOMATION
+from deployments.names import ZOMBIE_AUTOMATION, ZOMBIE_AUTOMATION_SILENT
 
-TERMINAL_EVENTS = {
-    "prefect.flow-run.heartbeat",
+HEARTBEAT = "prefect.flow-run.heartbeat"
+EXPECTED_EVENTS = {
+    HEARTBEAT,
     "prefect.flow-run.Completed",
     "prefect.flow-run.Failed",
     "prefect.flow-run.Cancelled",
@@ -21,35 +28,43 @@ TERMINAL_EVENTS = {
 
 
 async def ensure_zombie_automation(missing_heartbeat_s: int) -> None:
-    from prefect.automations import Automation
     from prefect.client.orchestration import get_client
+    from prefect.events.schemas.events import ResourceSpecification
+
+    async with get_client() as client:
+        for name in (ZOMBIE_AUTOMATION, ZOMBIE_AUTOMATION_SILENT):
+            for existing in await client.read_automations_by_name(name):
+                await client.delete_automation(existing.id)
+    await _crash_when_silent(ZOMBIE_AUTOMATION, HEARTBEAT, missing_heartbeat_s)
+    await _crash_when_silent(
+        ZOMBIE_AUTOMATION_SILENT,
+        "prefect.flow-run.Running",
+        missing_heartbeat_s,
+        ResourceSpecification({"prefect.resource.role": "deployment"}),
+    )
+
+
+async def _crash_when_silent(name: str, after: str, silent_s: int, related=None) -> None:
+    """Crash a flow run when, after `after`, neither a heartbeat nor an end comes in time."""
+    from prefect.automations import Automation
     from prefect.client.schemas.objects import StateType
     from prefect.events.actions import ChangeFlowRunState
     from prefect.events.schemas.automations import EventTrigger, Posture
     from prefect.events.schemas.events import ResourceSpecification
 
-    async with get_client() as client:
-        for existing in await client.read_automations_by_name(ZOMBIE_AUTOMATION):
-            await client.delete_automation(existing.id)
-    automation = Automation(
-        name=ZOMBIE_AUTOMATION,
-        trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
-            expect=TERMINAL_EVENTS,
-            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
-            for_each={"prefect.resource.id"},
-            posture=Posture.Proactive,
-            threshold=1,
-            within=timedelta(seconds=missing_heartbeat_s),
-        ),
-        actions=[
-            ChangeFlowRunState(
-                state=StateType.CRASHED,
-                message=(
-                    f"The worker running this job stopped (no heartbeat for "
-                    f"{missing_heartbeat_s} s); submit the video again"
-                ),
-            )
-        ],
+    trigger = EventTrigger(
+        after={after},
+        expect=EXPECTED_EVENTS,
+        match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+        match_related=related or [],
+        for_each={"prefect.resource.id"},
+        posture=Posture.Proactive,
+        threshold=1,
+        within=timedelta(seconds=silent_s),
     )
-    await automation.acreate()
+    message = (
+        f"The worker running this job stopped (no heartbeat for {silent_s} s); "
+        "submit the video again"
+    )
+    action = ChangeFlowRunState(state=StateType.CRASHED, message=message)
+    await Automation(name=name, trigger=trigger, actions=[action]).acreate()

@@ -40,8 +40,9 @@ async def delete_key_block(name: str | None) -> int:
     return 1
 
 
-def delete_key_block_hook(_flow, flow_run, _state) -> None:
-    """Flow-run end hook (completed, failed, cancelled, crashed): the key goes with the run."""
+def delete_key_block_hook(flow, flow_run, state) -> None:
+    """Flow-run end hook (completed, failed, cancelled, crashed): the key goes with the run.
+    The runner calls cancellation hooks with keywords, so the names are Prefect's."""
     from prefect.utilities.asyncutils import run_coro_as_sync
 
     request = (flow_run.parameters or {}).get("request") or {}

@@ -219,6 +219,13 @@ def test_cancel_running_job(api, stack):
     answer = api.delete(f"/api/jobs/{job_id}").json()
     assert answer["status"] in ("cancelling", "cancelled")
     assert wait_for(api, job_id, timeout=120)["status"] == "cancelled"
+    # The runner calls the cancellation hooks (with keywords): none may fail.
+    deadline = time.monotonic() + 20
+    while _key_blocks(stack) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _key_blocks(stack), "the cancelled job's key block outlived it"
+    worker_log = (stack.home / "logs" / "worker.log").read_text()
+    assert "error was encountered while running hook" not in worker_log
 
 
 def test_killed_worker_ends_the_job(api, stack):
@@ -234,6 +241,40 @@ def test_killed_worker_ends_the_job(api, stack):
         stack.wait_for_deployment(60)
     assert body["status"] == "failed"
     assert "worker" in body["error"]
+
+
+def test_run_that_never_sent_a_heartbeat_is_crashed(api, stack):
+    """A worker killed in the first second of a run may never deliver its first heartbeat.
+    Such a deployment run still ends (failed); a running flow run of no deployment, which
+    need not send heartbeats (a CLI run against this server), is left alone."""
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    from deployments.names import CLIP_DEPLOYMENT_PATH
+
+    @flow(name="someone-elses-flow")
+    def other() -> None: ...
+
+    def create() -> tuple[str, str]:
+        with get_client(sync_client=True) as client:
+            deployment = client.read_deployment_by_name(CLIP_DEPLOYMENT_PATH)
+            request = {"source": f"{stack.files_url}/talk.mp4", **JOB}
+            job = client.create_flow_run_from_deployment(
+                deployment.id, parameters={"request": request}, state=Running()
+            )
+            bystander = client.create_flow_run(other, state=Running())
+        return str(job.id), str(bystander.id)
+
+    job_id, bystander_id = _with_stack_client(stack, create)
+    body = wait_for(api, job_id, statuses=("failed",), timeout=150)
+    assert "worker" in body["error"]
+
+    def bystander_state():
+        with get_client(sync_client=True) as client:
+            return client.read_flow_run(bystander_id).state
+
+    assert _with_stack_client(stack, bystander_state).is_running()
 
 
 def test_retention_expires_files(api, stack):
