@@ -28,23 +28,44 @@ EXPECTED_EVENTS = {
 
 
 async def ensure_zombie_automation(missing_heartbeat_s: int) -> None:
-    from prefect.client.orchestration import get_client
     from prefect.events.schemas.events import ResourceSpecification
 
-    async with get_client() as client:
-        for name in (ZOMBIE_AUTOMATION, ZOMBIE_AUTOMATION_SILENT):
-            for existing in await client.read_automations_by_name(name):
-                await client.delete_automation(existing.id)
-    await _crash_when_silent(ZOMBIE_AUTOMATION, HEARTBEAT, missing_heartbeat_s)
-    await _crash_when_silent(
-        ZOMBIE_AUTOMATION_SILENT,
-        "prefect.flow-run.Running",
-        missing_heartbeat_s,
-        ResourceSpecification({"prefect.resource.role": "deployment"}),
+    await _ensure(_crash_when_silent(ZOMBIE_AUTOMATION, HEARTBEAT, missing_heartbeat_s))
+    await _ensure(
+        _crash_when_silent(
+            ZOMBIE_AUTOMATION_SILENT,
+            "prefect.flow-run.Running",
+            missing_heartbeat_s,
+            ResourceSpecification({"prefect.resource.role": "deployment"}),
+        )
     )
 
 
-async def _crash_when_silent(name: str, after: str, silent_s: int, related=None) -> None:
+async def _ensure(wanted) -> None:
+    """Keep an automation that already does what is wanted: a new one would not know the
+    runs the old one is watching (a run that started just before a worker restart)."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        existing = await client.read_automations_by_name(wanted.name)
+    same = [a for a in existing if _definition(a) == _definition(wanted)]
+    if not same:
+        await wanted.acreate()
+    async with get_client() as client:
+        for automation in existing:
+            if not same or automation.id != same[0].id:
+                await client.delete_automation(automation.id)
+
+
+def _definition(automation) -> dict:
+    return {
+        "trigger": automation.trigger.model_dump(mode="json", exclude={"id"}),
+        "actions": [a.model_dump(mode="json") for a in automation.actions],
+        "enabled": automation.enabled,
+    }
+
+
+def _crash_when_silent(name: str, after: str, silent_s: int, related=None):
     """Crash a flow run when, after `after`, neither a heartbeat nor an end comes in time."""
     from prefect.automations import Automation
     from prefect.client.schemas.objects import StateType
@@ -67,4 +88,4 @@ async def _crash_when_silent(name: str, after: str, silent_s: int, related=None)
         "submit the video again"
     )
     action = ChangeFlowRunState(state=StateType.CRASHED, message=message)
-    await Automation(name=name, trigger=trigger, actions=[action]).acreate()
+    return Automation(name=name, trigger=trigger, actions=[action])

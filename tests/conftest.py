@@ -59,6 +59,13 @@ def make_media(ffmpeg: str, out: Path, *args: str) -> Path:
     return out
 
 
+@pytest.fixture
+def short_video(tmp_path, ffmpeg) -> Path:
+    """22 s of the sample: enough for one 15-20 s clip, quick to process."""
+    return make_media(ffmpeg, tmp_path / "talk.mp4", "-i", str(SAMPLE), "-t", "22",
+                      "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")  # fmt: skip
+
+
 @pytest.fixture(autouse=True)
 def _no_error_logs(caplog):
     """A test that logs at ERROR without meaning to is a failing test."""

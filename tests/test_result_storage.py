@@ -11,17 +11,10 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import SAMPLE, make_media
 from tests.s3_server import ACCESS_KEY, PREFIX, SECRET_KEY, make_bucket, moto_server
 from tests.servers import free_port, stack_env
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def short_video(tmp_path, ffmpeg):
-    return make_media(ffmpeg, tmp_path / "talk.mp4", "-i", str(SAMPLE), "-t", "22",
-                      "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")  # fmt: skip
 
 
 def test_task_results_go_to_the_bucket_and_the_block_holds_no_keys(

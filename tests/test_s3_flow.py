@@ -12,7 +12,6 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import SAMPLE, make_media
 from tests.s3_server import (
     ACCESS_KEY,
     PREFIX,
@@ -27,12 +26,6 @@ from tests.s3_server import (
 from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def short_video(tmp_path, ffmpeg):
-    return make_media(ffmpeg, tmp_path / "talk.mp4", "-i", str(SAMPLE), "-t", "22",
-                      "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")  # fmt: skip
 
 
 def test_job_completes_while_s3_is_down_and_uploads_heal_later(
