@@ -13,7 +13,7 @@ demo: sync
 	$(RUN)/reelflow process tests/data/sample.mp4 --out demo-output
 
 test: sync
-	$(RUN)/pytest -q -ra
+	$(RUN)/pytest -q -ra --durations=15
 
 test-fast: sync
 	$(RUN)/pytest -q -ra -m "not slow"
