@@ -59,6 +59,43 @@ def content_key(
     return key_fn
 
 
+def provider_key(
+    stage: str, version: str, ignore: Iterable[str], gemini_identity: Callable[[], Any]
+) -> Callable[[Any, dict[str, Any]], str]:
+    """`content_key` for a stage with a `provider` parameter: with Gemini, the key also holds
+    what changes its answer (model, endpoint, prompt version), from `gemini_identity()`."""
+    base = content_key(stage, version, ignore=ignore)
+
+    def key_fn(context: Any, parameters: dict[str, Any]) -> str:
+        key = base(context, parameters)
+        if parameters.get("provider") == "gemini":
+            key += "-" + stable_hash(gemini_identity())
+        return key
+
+    return key_fn
+
+
+def with_service_retries(task: Any, provider: str) -> Any:
+    """The task as is for local compute; with Gemini, retried on a 429, 5xx or timeout after
+    GEMINI_RETRY_DELAY_S, doubling each time, with jitter (a permanent error fails at once,
+    through the task's `retry_transient_only`)."""
+    if provider == "local":
+        return task
+    from prefect.tasks import exponential_backoff
+
+    from reelflow.settings import get_settings
+
+    settings = get_settings()
+    return task.with_options(
+        retries=settings.gemini_retries,
+        retry_delay_seconds=exponential_backoff(settings.gemini_retry_delay_s),
+        retry_jitter_factor=RETRY_JITTER,
+    )
+
+
+RETRY_JITTER = 0.5  # retry waits vary (up to 50% longer), so jobs hit by one outage spread out
+
+
 def refresh_if_missing(task: Any, *outputs: Path) -> Any:
     """The task as is when its output files exist; else one that recomputes and overwrites
     its cache record (a cached result must never point at a deleted file)."""

@@ -8,6 +8,8 @@ secret is stored in Prefect.
 
 from __future__ import annotations
 
+import logging
+
 from reelflow.settings import Settings, get_settings
 
 BLOCK_NAME = "reelflow-results"
@@ -23,7 +25,12 @@ def ensure_result_storage(settings: Settings | None = None) -> str | None:
     """Save (or update) the `reelflow-results` S3Bucket block and return its slug for
     PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK; None when results stay on local disk."""
     settings = settings or get_settings()
-    if not (settings.s3_prefect_results and settings.s3_bucket):
+    if not settings.s3_prefect_results:
+        return None
+    if not settings.s3_bucket:
+        logging.getLogger(__name__).warning(
+            "S3_PREFECT_RESULTS is set but S3_BUCKET is not: Prefect results stay on local disk"
+        )
         return None
     from prefect_aws import AwsClientParameters, AwsCredentials, S3Bucket
 

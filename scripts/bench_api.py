@@ -29,27 +29,25 @@ CHUNK = 1024 * 1024
 
 
 def main() -> int:
-    from deployments.stack import Stack
-    from tests.servers import free_port
+    from tests.servers import running_stack, stack_env
 
     home = Path(tempfile.mkdtemp(prefix="reelflow-bench-api-"))
-    env = {"PREFECT_HOME": str(home / "prefect"), "REELFLOW_DATA_DIR": str(home / "data"),
-           "MAX_FILE_SIZE_MB": "2100"}  # fmt: skip
-    stack = Stack(free_port(), free_port(), env=env, log_dir=home / "logs")
+    # Jobs point at a closed port of 127.0.0.1: the worker is stopped before any runs, and the
+    # API's URL check must not send even a DNS query off this machine.
+    env = stack_env(home, 5, MAX_FILE_SIZE_MB="2100")
     try:
-        stack.start(timeout_s=180)
-        stack.stop_process("worker")
-        asyncio.run(_latency(stack.api_url))
-        if "--no-upload" not in sys.argv:
-            _upload_memory(stack)
+        with running_stack(home, env) as stack:
+            stack.stop_process("worker")
+            asyncio.run(_latency(stack.api_url))
+            if "--no-upload" not in sys.argv:
+                _upload_memory(stack)
     finally:
-        stack.stop()
         shutil.rmtree(home, ignore_errors=True)
     return 0
 
 
 async def _latency(api: str) -> None:
-    body = {"url": "https://example.org/talk.mp4", "provider": "local"}
+    body = {"url": "http://127.0.0.1:9/talk.mp4", "provider": "local"}
     headers = {"X-Gemini-Key": "bench-key"}
     times: list[float] = []
     limits = httpx.Limits(max_connections=SUBMITTERS)

@@ -21,17 +21,14 @@ import math
 import re
 import statistics
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import task
-from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, ConfigDict, Field
 
-from reelflow.caching import content_key, retry_transient_only, stable_hash
+from reelflow.caching import provider_key, retry_transient_only, with_service_retries
 from reelflow.models import ReframePlan, Transcript, Word
-from reelflow.settings import get_settings
 from reelflow.styles import EffectsOptions
-from tasks.moments import RETRY_JITTER
 
 VERSION = "effects-1"
 OUT_W, OUT_H = 1080, 1920
@@ -377,17 +374,13 @@ def plan_effects(
     return local_plan(words, loudness_db, hop_s, duration_s, opts)
 
 
-_content_key = content_key("effects", VERSION, ignore=("gemini_key_block", "index"))
+def _gemini_identity() -> list:
+    from tasks.effects_gemini import PROMPT_VERSION, GeminiOptions
+
+    return [GeminiOptions.from_settings().cache_identity(), PROMPT_VERSION]
 
 
-def _cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    """Words, loudness, options and planner; for Gemini also model, endpoint and prompt."""
-    key = _content_key(context, parameters)
-    if parameters.get("provider") == "gemini":
-        from tasks.effects_gemini import PROMPT_VERSION, GeminiOptions
-
-        key += "-" + stable_hash(GeminiOptions.from_settings().cache_identity(), PROMPT_VERSION)
-    return key
+_cache_key = provider_key("effects", VERSION, ("gemini_key_block", "index"), _gemini_identity)
 
 
 @task(
@@ -411,12 +404,5 @@ def effects_plan(
 
 
 def effects_task(provider: str):
-    """With Gemini, the same retries as the moment selection (moments_task); local is compute."""
-    if provider == "local":
-        return effects_plan
-    settings = get_settings()
-    return effects_plan.with_options(
-        retries=settings.gemini_retries,
-        retry_delay_seconds=exponential_backoff(settings.gemini_retry_delay_s),
-        retry_jitter_factor=RETRY_JITTER,
-    )
+    """With Gemini, the same retries as the moment selection; local is compute."""
+    return with_service_retries(effects_plan, provider)

@@ -10,23 +10,20 @@ local scorer.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from prefect import Task, task
-from prefect.tasks import exponential_backoff
 from pydantic import BaseModel, ConfigDict
 
-from reelflow.caching import content_key, retry_transient_only, stable_hash
+from reelflow.caching import provider_key, retry_transient_only, with_service_retries
 from reelflow.errors import InvalidRequest
 from reelflow.models import Moment, RepairedMoment, Transcript
-from reelflow.settings import get_settings
 from tasks.boundaries import repair_moments
 from tasks.moment_options import MomentOptions
 from tasks.moments_local import AUTO_MAX, AUTO_MIN, MIN_GAP_S, find_local_moments
 
 VERSION = "moments-2"
 ProviderName = Literal["local", "gemini"]
-RETRY_JITTER = 0.5  # retry waits vary (up to 50% longer), so jobs hit by one outage spread out
 
 
 class MomentsUsage(BaseModel):
@@ -103,19 +100,15 @@ def fill_from_local(
     return [*kept, *extra]
 
 
-_content_key = content_key("moments", VERSION, ignore=("gemini_key_block",))
+def _gemini_identity() -> dict:
+    from tasks.moments_gemini import GeminiOptions
+
+    return GeminiOptions.from_settings().cache_identity()
 
 
-def _cache_key(context: Any, parameters: dict[str, Any]) -> str:
-    """Transcript, scene cuts, options and provider; for Gemini also the model, endpoint and
-    prompt version. Never the key: it is no parameter, and the block's name is ignored (a new
-    block per job must still hit the cache)."""
-    key = _content_key(context, parameters)
-    if parameters.get("provider") == "gemini":
-        from tasks.moments_gemini import GeminiOptions
-
-        key += "-" + stable_hash(GeminiOptions.from_settings().cache_identity())
-    return key
+# Never the key: it is no parameter, and the block's name is ignored (a new block per job
+# must still hit the cache).
+_cache_key = provider_key("moments", VERSION, ("gemini_key_block",), _gemini_identity)
 
 
 @task(
@@ -137,16 +130,8 @@ def moments(
 
 
 def moments_task(provider: str) -> Task:
-    """`moments`, with retries when the provider calls a service: a 429, 5xx or timeout waits
-    GEMINI_RETRY_DELAY_S, doubling each time, with jitter; a permanent error fails at once."""
-    if provider == "local":
-        return moments  # compute does not retry
-    settings = get_settings()
-    return moments.with_options(
-        retries=settings.gemini_retries,
-        retry_delay_seconds=exponential_backoff(settings.gemini_retry_delay_s),
-        retry_jitter_factor=RETRY_JITTER,
-    )
+    """`moments`, with retries when the provider calls a service."""
+    return with_service_retries(moments, provider)
 
 
 @task(name="fill", task_run_name="fill from local")

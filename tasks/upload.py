@@ -228,23 +228,18 @@ def _fresh_record(job_id: str, folder: Path, storage: S3Storage, old: dict | Non
     files = {}
     for f in job_files(folder):
         entry = old_files.get(f.name) or {}
+        version = _version(f)
         files[f.name] = {
             "s3_key": prefix + f.name,
-            "uploaded": bool(entry.get("uploaded")) and not _needs_upload(f, entry),
+            "uploaded": bool(entry.get("uploaded")) and entry.get("version") == version,
             "error": None if entry.get("uploaded") else entry.get("error"),
             "size": f.stat().st_size,
-            "version": _version(f),
+            "version": version,
             "content_type": content_type(f),
             "uploaded_at": entry.get("uploaded_at"),
         }
     return {"job_id": job_id, "bucket": storage.bucket, "status": "pending", "files": files,
             "error": None, "updated_at": _now()}  # fmt: skip
-
-
-def _needs_upload(f: Path, entry: dict | None) -> bool:
-    if not entry or not entry.get("uploaded") or entry.get("s3_key") is None:
-        return True
-    return entry.get("version") != _version(f)
 
 
 def _version(f: Path) -> str:

@@ -36,13 +36,10 @@ def moto_server(port: int | None = None):
         server.stop()
 
 
-def use_s3(monkeypatch, endpoint: str, bucket: str, **settings: str) -> None:
-    """Point reelflow at `endpoint`/`bucket` with the fake credentials, and nothing else:
-    no profile, config file or instance metadata of the machine running the tests."""
-    from reelflow.settings import get_settings
-    from reelflow.storage import s3_client
-
-    env = {
+def s3_env(endpoint: str, bucket: str, **settings: str) -> dict[str, str]:
+    """reelflow's S3 settings for `endpoint`/`bucket` with the fake credentials, and no
+    profile, config file or instance metadata of the machine running the tests."""
+    return {
         "S3_BUCKET": bucket,
         "S3_ENDPOINT_URL": endpoint,
         "S3_REGION": "us-east-1",
@@ -57,9 +54,17 @@ def use_s3(monkeypatch, endpoint: str, bucket: str, **settings: str) -> None:
         "AWS_EC2_METADATA_DISABLED": "true",
         **settings,
     }
+
+
+def use_s3(monkeypatch, endpoint: str, bucket: str, **settings: str) -> None:
+    """Point reelflow at `endpoint`/`bucket` with the fake credentials, and nothing else:
+    no profile, config file or instance metadata of the machine running the tests."""
+    from reelflow.settings import get_settings
+    from reelflow.storage import s3_client
+
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in env.items():
+    for name, value in s3_env(endpoint, bucket, **settings).items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     s3_client.cache_clear()

@@ -49,3 +49,17 @@ def stack_env(home: Path, jobs_limit: int, **extra: str) -> dict[str, str]:
         "RENDER_WORKERS": "1",
         **extra,
     }
+
+
+@contextmanager
+def running_stack(home: Path, env: dict[str, str], timeout_s: float = 180):
+    """A Prefect server, the worker and the API on free ports of 127.0.0.1, logging to
+    home/logs; stopped, with every flow-run process it started, when the block ends."""
+    from deployments.stack import Stack
+
+    stack = Stack(free_port(), free_port(), env=env, log_dir=home / "logs").start(timeout_s)
+    stack.home = home
+    try:
+        yield stack
+    finally:
+        stack.stop()

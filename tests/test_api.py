@@ -14,7 +14,7 @@ import pytest
 
 from deployments.names import RETENTION_DEPLOYMENT_PATH
 from tests.conftest import SAMPLE, make_media
-from tests.servers import free_port, stack_env, static_server
+from tests.servers import running_stack, stack_env, static_server
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,6 @@ def media(tmp_path_factory, ffmpeg) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, media):
-    from deployments.stack import Stack
     from tests.gemini_server import GeminiStandIn
 
     home = tmp_path_factory.mktemp("stack")
@@ -45,13 +44,9 @@ def stack(tmp_path_factory, media):
             home, LIMIT, MAX_FILE_SIZE_MB="5", GEMINI_BASE_URL=gemini.url,
             GEMINI_RETRY_DELAY_S="0.2",
         )  # fmt: skip
-        running = Stack(free_port(), free_port(), env=env, log_dir=home / "logs")
-        running.start(timeout_s=180)
-        running.home, running.files_url, running.gemini = home, files_url, gemini
-        try:
+        with running_stack(home, env) as running:
+            running.files_url, running.gemini = files_url, gemini
             yield running
-        finally:
-            running.stop()
 
 
 @pytest.fixture

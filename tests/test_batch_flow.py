@@ -18,7 +18,7 @@ import yaml
 
 from deployments.names import BATCH_DEPLOYMENT_PATH, CLIP_DEPLOYMENT_PATH
 from tests.conftest import SAMPLE, make_media
-from tests.servers import free_port, stack_env, static_server
+from tests.servers import running_stack, stack_env, static_server
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +29,6 @@ CLI_JOB = ["--clips", "1", "--min-seconds", "15", "--max-seconds", "20", "--prov
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, ffmpeg):
-    from deployments.stack import Stack
-
     media = tmp_path_factory.mktemp("media")
     for name, start in (("talk_a.mp4", "0"), ("talk_b.mp4", "60")):
         make_media(ffmpeg, media / name, "-ss", start, "-i", str(SAMPLE), "-t", "25",
@@ -49,13 +47,9 @@ def stack(tmp_path_factory, ffmpeg):
             f"HTTP://127.0.0.1:{files_url.rsplit(':', 1)[1]}/talk_a.mp4#again\n"
         )
         env = stack_env(home, LIMIT, PREFECT_SERVER_SERVICES_CANCELLATION_CLEANUP_LOOP_SECONDS="2")
-        running = Stack(free_port(), free_port(), env=env, log_dir=home / "logs")
-        running.start(timeout_s=180)
-        running.home, running.files_url, running.media = home, files_url, media
-        try:
+        with running_stack(home, env) as running:
+            running.files_url, running.media = files_url, media
             yield running
-        finally:
-            running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import uuid
 import httpx
 import pytest
 
-from tests.s3_server import ACCESS_KEY, PREFIX, SECRET_KEY, make_bucket, moto_server
-from tests.servers import free_port, stack_env
+from tests.s3_server import ACCESS_KEY, PREFIX, SECRET_KEY, make_bucket, moto_server, s3_env
+from tests.servers import running_stack, stack_env
 
 pytestmark = pytest.mark.slow
 
@@ -20,32 +20,19 @@ pytestmark = pytest.mark.slow
 def test_task_results_go_to_the_bucket_and_the_block_holds_no_keys(
     tmp_path, short_video, monkeypatch
 ):
-    from deployments.stack import Stack
-
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(name, raising=False)  # only the fake keys below, nothing of this host
     bucket = f"rf-{uuid.uuid4().hex[:12]}"
     with moto_server() as endpoint:
         client = make_bucket(endpoint, bucket)
-        env = stack_env(
-            tmp_path, 1, S3_BUCKET=bucket, S3_ENDPOINT_URL=endpoint, S3_REGION="us-east-1",
-            S3_PREFIX=PREFIX, S3_PREFECT_RESULTS="true", S3_RETRIES="1", S3_TIMEOUT_S="10",
-            AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY,
-            AWS_CONFIG_FILE="/nonexistent/aws-config",
-            AWS_SHARED_CREDENTIALS_FILE="/nonexistent/aws-credentials",
-            AWS_EC2_METADATA_DISABLED="true",
-        )  # fmt: skip
-        stack = Stack(free_port(), free_port(), env=env, log_dir=tmp_path / "logs")
-        stack.start(timeout_s=120)
-        try:
+        env = stack_env(tmp_path, 1, **s3_env(endpoint, bucket, S3_PREFECT_RESULTS="true"))
+        with running_stack(tmp_path, env, timeout_s=120) as stack:
             with httpx.Client(base_url=stack.api_url, timeout=60) as api:
                 _run_job(api, short_video)
             results = client.list_objects_v2(Bucket=bucket, Prefix=f"{PREFIX}/prefect-results/")
             keys = [o["Key"] for o in results.get("Contents", [])]
             assert any("reelflow-transcribe-" in k for k in keys), keys
             document = _read_block(stack.prefect_url)
-        finally:
-            stack.stop()
 
     credentials = document["credentials"]
     assert document["bucket_name"] == bucket
@@ -90,3 +77,12 @@ def _read_block(prefect_url: str) -> dict:
             "reelflow-results", block_type_slug="s3-bucket", include_secrets=True
         )
     return document.data
+
+
+def test_results_setting_without_a_bucket_is_said_not_ignored(caplog):
+    from reelflow.result_storage import ensure_result_storage
+    from reelflow.settings import Settings
+
+    settings = Settings(s3_prefect_results=True, s3_bucket=None)
+    assert ensure_result_storage(settings) is None
+    assert "S3_BUCKET is not" in caplog.text
