@@ -15,7 +15,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.names import CLIP_FLOW
 from flows.progress import JobProgress
-from reelflow.caching import refresh_if_missing, stable_hash
+from flows.rendering import render_args
 from reelflow.errors import NoMoments, ReelflowError, VideoTooShort
 from reelflow.gemini import resolve_key
 from reelflow.jobs import ClipRequest, job_dir
@@ -30,8 +30,6 @@ from tasks.moments.dispatch import fill, minimum_clips, moments_task
 from tasks.moments.types import MomentOptions, MomentPicks
 from tasks.publish import clip_entry, place_clip, publish
 from tasks.reframe import reframe
-from tasks.render import VERSION as RENDER_VERSION
-from tasks.render import RenderOptions, render
 from tasks.scenes import scenes
 from tasks.transcribe import model_tag, transcribe
 from tasks.upload import start_uploads
@@ -175,8 +173,6 @@ def _render_all(
     Captions, hook title and effects (the request's look) join each clip's one encode."""
     request = progress.request
     workers = get_settings().render_workers
-    opts = RenderOptions.from_settings()
-    cache = get_settings().cache_dir / "renders"
     pending, entries = {}, []
     for i, (item, plan) in enumerate(zip(kept, plans, strict=True), start=1):
         if len(pending) >= workers:
@@ -185,12 +181,8 @@ def _render_all(
         look = look_for_clip(request.look(), i, transcript, m.start_s, m.end_s, m.hook,
                              plan, media, request.provider, request.gemini_key_block,
                              progress.warn)  # fmt: skip
-        key = stable_hash(RENDER_VERSION, media.sha256, m.start_s, m.end_s, opts, look.key)
-        out, thumb = cache / f"{key}.mp4", cache / f"{key}.jpg"
-        task = refresh_if_missing(render, out, thumb)
-        future = task.submit(media, i, m.start_s, m.end_s, plan, str(out), str(thumb), opts,
-                             look.video_filters, look.audio_filters)  # fmt: skip
-        pending[future] = (i, item, plan, look)
+        task, args = render_args(media, i, m.start_s, m.end_s, plan, look)
+        pending[task.submit(*args)] = (i, item, plan, look)
     while pending:
         entries.append(_place_next(pending, progress))
     return entries

@@ -21,7 +21,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from flows.names import RESTYLE_FLOW
-from reelflow.caching import refresh_if_missing, stable_hash
+from flows.rendering import render_args
 from reelflow.errors import InvalidRequest, ReelflowError, SourceUnavailable
 from reelflow.files import link_or_copy, locked
 from reelflow.jobs import job_dir
@@ -42,11 +42,9 @@ from reelflow.secrets import delete_key_block_hook
 from reelflow.settings import get_settings
 from reelflow.styles import RestyleRequest
 from tasks.ingest import ingest
-from tasks.look import ClipLook, look_entry, look_for_clip
+from tasks.look import look_entry, look_for_clip
 from tasks.publish import place_clip
 from tasks.reframe import reframe
-from tasks.render import VERSION as RENDER_VERSION
-from tasks.render import RenderOptions, render
 from tasks.scenes import scenes
 from tasks.transcribe import SAMPLE_RATE, loudness_envelope
 from tasks.upload import start_uploads
@@ -120,7 +118,8 @@ def _restyle(request: RestyleRequest, run_id: str, status: Path) -> ClipEntry:
     look = look_for_clip(request.look(), request.index, transcript, clip.start, clip.end,
                          clip.hook, plan, media, "gemini" if gemini else "local",
                          key_block, get_run_logger().warning)  # fmt: skip
-    rendered = _render(media, request.index, clip.start, clip.end, plan, look)
+    task, args = render_args(media, request.index, clip.start, clip.end, plan, look)
+    rendered = task(*args)
     with _locked(folder):
         number = _next_version(folder, request.index)
         stem = f"clip_{request.index:02d}_v{number}"
@@ -185,16 +184,6 @@ def _reframe_plan(clip: ClipEntry, media: MediaInfo) -> ReframePlan:
     # A job from before plans were kept: both stages are cached by content, so this is cheap
     # when the cache is still there.
     return reframe(media, clip.index, clip.start, clip.end, scenes(media))
-
-
-def _render(media: MediaInfo, index: int, start: float, end: float, plan, look: ClipLook):
-    opts = RenderOptions.from_settings()
-    key = stable_hash(RENDER_VERSION, media.sha256, start, end, opts, look.key)
-    cache = get_settings().cache_dir / "renders"
-    out, thumb = cache / f"{key}.mp4", cache / f"{key}.jpg"
-    task = refresh_if_missing(render, out, thumb)
-    return task(media, index, start, end, plan, str(out), str(thumb), opts,
-                look.video_filters, look.audio_filters)  # fmt: skip
 
 
 def _next_version(folder: Path, index: int) -> int:

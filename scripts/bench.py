@@ -116,7 +116,7 @@ def _compare_look(manifest, folder: Path) -> None:
                          clip.start, clip.end, clip.hook, plan, media)  # fmt: skip
     times: dict[str, list[tuple[float, float]]] = {"plain": [], "look": []}
     for name in ["plain", "look"] * 2:
-        extra = (look.video_filters, look.audio_filters) if name == "look" else ([], [])
+        extra = (look.video_filters, look.audio_filters, look.duration_s) if name == "look" else ()
         began, cpu = time.perf_counter(), _child_cpu()
         render_clip(media, clip.start, clip.end, plan, folder / f"b_{name}.mp4",
                     folder / f"b_{name}.jpg", RenderOptions.from_settings(), *extra)  # fmt: skip

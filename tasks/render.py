@@ -23,7 +23,7 @@ from reelflow.media import ffmpeg_path, run_tool
 from reelflow.models import ClipFile, CropKey, CropSegment, MediaInfo, ReframePlan
 from reelflow.settings import get_settings
 
-VERSION = "render-1"
+VERSION = "render-2"
 OUT_W, OUT_H = 1080, 1920
 
 
@@ -53,25 +53,31 @@ def render_clip(
     opts: RenderOptions | None = None,
     extra_video_filters: list[str] | None = None,
     extra_audio_filters: list[str] | None = None,
+    output_s: float | None = None,
 ) -> ClipFile:
     """Render one clip and its thumbnail; write through temporary names so a crash leaves none.
 
     Extra filters (tasks/look.py: effects, the ASS overlay, silence cuts) join the chains after
-    the layout and before loudness normalisation."""
+    the layout and before loudness normalisation. `output_s` is the clip's length once silence
+    cuts shortened it (default: the source span)."""
     opts = opts or RenderOptions()
     duration = end_s - start_s
+    length = output_s or duration
     out_path.parent.mkdir(parents=True, exist_ok=True)
     # Unique names: two jobs may render the same cached clip at once.
     tmp_out = out_path.with_name(f".{out_path.stem}.{uuid.uuid4().hex}.tmp.mp4")
     tmp_thumb = thumb_path.with_name(f".{thumb_path.stem}.{uuid.uuid4().hex}.tmp.jpg")
     graph = filter_graph(
-        media, plan, opts, duration, extra_video_filters or [], extra_audio_filters or []
+        media, plan, opts, length, extra_video_filters or [], extra_audio_filters or []
     )
+    # The input is held to the clip's span: filters never see what comes after it (silence cuts
+    # once let the source run on past the clip's end to fill the uncut length). No output -t:
+    # it cut the sound short of the picture; the graph itself ends both at the clip's length.
     args = [ffmpeg_path(), "-nostdin", "-v", "error", "-y", "-ss", f"{start_s:.3f}"]
-    args += ["-i", media.path]
+    args += ["-t", f"{duration:.3f}", "-i", media.path]
     if not media.has_audio:
         args += ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"]
-    args += ["-filter_complex", graph, "-t", f"{duration:.3f}"]
+    args += ["-filter_complex", graph]
     args += ["-map", "[vout]", "-map", "[aout]", *encode_args(opts), str(tmp_out)]
     args += ["-map", "[vthumb]", "-frames:v", "1", "-q:v", "3", "-update", "1", str(tmp_thumb)]
     began = time.perf_counter()
@@ -86,7 +92,7 @@ def render_clip(
         index=0,
         path=str(out_path),
         thumbnail=str(thumb_path),
-        duration_s=round(duration, 3),
+        duration_s=round(length, 3),
         width=OUT_W,
         height=OUT_H,
         render_seconds=round(time.perf_counter() - began, 3),
@@ -112,7 +118,8 @@ def filter_graph(
     audio_extra: list[str] | None = None,
 ) -> str:
     """Each segment is trimmed out and laid out on its own, then the pieces are concatenated,
-    so every frame goes through exactly one layout chain."""
+    so every frame goes through exactly one layout chain. `duration` is the output's length
+    (where the thumbnail is taken from)."""
     segments = plan.segments
     fps = f",fps={opts.max_fps:g}" if media.fps > opts.max_fps else ""
     parts: list[str] = []
@@ -135,9 +142,11 @@ def filter_graph(
     )
     audio_in = "[0:a:0]" if media.has_audio else "[1:a]"
     audio_in += "".join(f"{f}," for f in audio_extra or [])
+    # loudnorm works in 100 ms blocks and can drop a last partial one: pad to the clip's
+    # length, so sound and picture end together.
     parts.append(
         f"{audio_in}loudnorm=I={opts.loudness_lufs:g}:TP=-1.5:LRA=11,"
-        "aresample=48000,aformat=channel_layouts=stereo[aout]"
+        f"aresample=48000,aformat=channel_layouts=stereo,apad=whole_dur={duration:.3f}[aout]"
     )
     return ";".join(parts)
 
@@ -223,7 +232,8 @@ def render(
     opts: RenderOptions,
     extra_video_filters: list[str] | None = None,
     extra_audio_filters: list[str] | None = None,
+    output_s: float | None = None,
 ) -> ClipFile:
     """`index` only names the run; the flow numbers the clips."""
     return render_clip(media, start_s, end_s, plan, Path(out_path), Path(thumb_path), opts,
-                       extra_video_filters, extra_audio_filters)  # fmt: skip
+                       extra_video_filters, extra_audio_filters, output_s)  # fmt: skip

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from flows.names import RETENTION_DEPLOYMENT_PATH
-from tests.helpers.media import SAMPLE, make_media
+from tests.helpers.media import SAMPLE, last_second_db, stream_lengths, talk_with_pause
 from tests.helpers.servers import running_stack, stack_env, static_server
 
 pytestmark = pytest.mark.slow
@@ -27,8 +27,7 @@ JOB = {"provider": "local", "clips": 1, "min_seconds": 15, "max_seconds": 25}
 @pytest.fixture(scope="module")
 def media(tmp_path_factory, ffmpeg) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("media")
-    short = make_media(ffmpeg, folder / "talk.mp4", "-i", str(SAMPLE), "-t", "42",
-                       "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")  # fmt: skip
+    short = talk_with_pause(ffmpeg, folder / "talk.mp4")
     (folder / "notes.mp4").write_text("this is a text file, not a video\n")
     (folder / "long.mp4").symlink_to(SAMPLE)
     return {"short": short, "text": folder / "notes.mp4", "folder": folder}
@@ -99,16 +98,26 @@ def test_upload_job_completes_and_clip_streams(api, media, ffmpeg, tmp_path):
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
 
 
-def test_url_job_completes(api, stack):
+def test_url_job_completes(api, stack, tmp_path):
     r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", **JOB})
     body = wait_for(api, r.json()["job_id"])
     assert body["status"] == "completed", body
-    restyle = api.post(f"/api/jobs/{body['job_id']}/clips/1/render", json={"captions": "bold"})
+    cuts = {"cut_silences": True, "zoom": False}
+    restyle = api.post(f"/api/jobs/{body['job_id']}/clips/1/render",
+                       json={"captions": "bold", "effects": cuts})  # fmt: skip
     assert restyle.status_code == 200, restyle.text
     again = wait_for(api, restyle.json()["job_id"])
     assert again["status"] == "completed", again
-    video = httpx.get(again["result"]["clips"][0]["video_url"], timeout=60)
+    (clip,) = again["result"]["clips"]
+    video = httpx.get(clip["video_url"], timeout=60)
     assert video.status_code == 200 and len(video.content) > 10_000
+    # The inserted pause is cut, and the file ends where its content does.
+    assert clip["duration_after_cuts"] < clip["duration"] - 1.0
+    (tmp_path / "v2.mp4").write_bytes(video.content)
+    lengths = stream_lengths(tmp_path / "v2.mp4")
+    assert abs(lengths["video"] - clip["duration_after_cuts"]) <= 0.04, lengths
+    assert abs(lengths["audio"] - clip["duration_after_cuts"]) <= 0.04, lengths
+    assert last_second_db(tmp_path / "v2.mp4") > -45
     bad = api.post(f"/api/jobs/{body['job_id']}/clips/1/render", json={"captions": "nope"})
     assert bad.status_code == 400
     listed = api.get("/api/jobs", params={"status": "completed"}).json()["jobs"]

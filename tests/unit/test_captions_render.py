@@ -48,7 +48,8 @@ def _render(source, look: LookOptions, out: Path, effects=None):
     built = build_look(look, words, "The hook line", SECONDS, PLAN, source.fps, effects)
     clip = render_clip(source, 0, SECONDS, PLAN, out / "clip.mp4", out / "clip.jpg",
                        extra_video_filters=built.video_filters,
-                       extra_audio_filters=built.audio_filters)  # fmt: skip
+                       extra_audio_filters=built.audio_filters,
+                       output_s=built.duration_s)  # fmt: skip
     return clip, built
 
 
@@ -168,7 +169,8 @@ def test_cuts_keep_sound_and_picture_in_sync(data_dir, tmp_path):
     built = build_look(look, [], "", SECONDS, PLAN, media.fps, plan)
     clip = render_clip(media, 0, SECONDS, PLAN, tmp_path / "c.mp4", tmp_path / "c.jpg",
                        extra_video_filters=built.video_filters,
-                       extra_audio_filters=built.audio_filters)  # fmt: skip
+                       extra_audio_filters=built.audio_filters,
+                       output_s=built.duration_s)  # fmt: skip
     frames = iter_frames(clip.path, width=54, height=96, gray=True)
     seen = next(i for i, f in enumerate(frames) if f.mean() > 128) / 30
     audio = decode_audio(clip.path, rate=16000)
