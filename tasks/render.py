@@ -19,7 +19,7 @@ from prefect import task
 from pydantic import BaseModel, ConfigDict, Field
 
 from reelflow.caching import content_key
-from reelflow.media import ffmpeg_path, run_tool
+from reelflow.media import ffmpeg_path, file_input, run_tool
 from reelflow.models import ClipFile, CropKey, CropSegment, MediaInfo, ReframePlan
 from reelflow.settings import get_settings
 
@@ -68,7 +68,7 @@ def render_clip(
         media, plan, opts, duration, extra_video_filters or [], extra_audio_filters or []
     )
     args = [ffmpeg_path(), "-nostdin", "-v", "error", "-y", "-ss", f"{start_s:.3f}"]
-    args += ["-i", media.path]
+    args += file_input(media.path)  # whitelisted formats only: the source came from outside
     if not media.has_audio:
         args += ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"]
     args += ["-filter_complex", graph, "-t", f"{duration:.3f}"]
