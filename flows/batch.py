@@ -52,6 +52,7 @@ from reelflow.batch_input import (
 from reelflow.caching import retry_transient_only
 from reelflow.errors import ReelflowError, SourceUnavailable
 from reelflow.jobs import ClipRequest, is_expired, job_dir, read_manifest
+from reelflow.redact import display_source
 from reelflow.settings import get_settings
 
 POLL_S = 3
@@ -63,7 +64,7 @@ REPORT_COLUMNS = ["row", "url", "job_id", "status", "clips", "best_score", "erro
 def _run_name() -> str:
     request = flow_run.parameters.get("request") or {}
     location = request.get("url_list", "") if isinstance(request, dict) else request.url_list
-    return f"batch {location.rstrip('/').rsplit('/', 1)[-1][:80]}"
+    return f"batch {display_source(location).rstrip('/').rsplit('/', 1)[-1][:80]}"
 
 
 @flow(
