@@ -93,7 +93,7 @@ def tool_env() -> dict[str, str]:
     """The environment for ffmpeg: no proxy bypass, and without what `import cv2` injects.
 
     OpenCV's wheel prepends its own library folder to LD_LIBRARY_PATH (and sets Qt paths) at
-    import; a child ffmpeg/ffprobe then loaded the wrong libraries.
+    import; a child ffmpeg then loaded the wrong libraries (ffprobe misread seeks with it).
     """
     env = without_proxy_bypass(os.environ)
     for name in ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR"):
