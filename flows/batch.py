@@ -52,6 +52,7 @@ from reelflow.caching import retry_transient_only
 from reelflow.errors import ReelflowError, SourceUnavailable
 from reelflow.jobs import ClipRequest, is_expired, job_dir
 from reelflow.manifest import read_manifest
+from reelflow.redact import display_source
 from reelflow.settings import get_settings
 from reelflow.status import job_status
 
@@ -64,7 +65,7 @@ REPORT_COLUMNS = ["row", "url", "job_id", "status", "clips", "best_score", "erro
 def _run_name() -> str:
     request = flow_run.parameters.get("request") or {}
     location = request.get("url_list", "") if isinstance(request, dict) else request.url_list
-    return f"batch {location.rstrip('/').rsplit('/', 1)[-1][:80]}"
+    return f"batch {display_source(location).rstrip('/').rsplit('/', 1)[-1][:80]}"
 
 
 @flow(

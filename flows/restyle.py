@@ -36,7 +36,7 @@ from reelflow.manifest import (
     update_manifest,
     write_manifest,
 )
-from reelflow.media import ffmpeg_path, run_tool
+from reelflow.media import ffmpeg_path, file_input, run_tool
 from reelflow.models import MediaInfo, ReframePlan, Transcript
 from reelflow.secrets import delete_key_block_hook
 from reelflow.settings import get_settings
@@ -171,7 +171,7 @@ def _with_loudness(transcript: Transcript, media: MediaInfo, start: float, end: 
     hop = transcript.loudness_hop_s
     first = int(start / hop)
     args = [ffmpeg_path(), "-nostdin", "-v", "error", "-ss", f"{first * hop:.3f}",
-            "-i", media.path, "-t", f"{end - first * hop + hop:.3f}", "-map", "0:a:0",
+            *file_input(media.path), "-t", f"{end - first * hop + hop:.3f}", "-map", "0:a:0",
             "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"]  # fmt: skip
     audio = np.frombuffer(run_tool(args, timeout_s=300, what="audio decode"), dtype=np.float32)
     levels = [-90.0] * first + loudness_envelope(audio, hop)

@@ -27,11 +27,11 @@ from reelflow.errors import (
     ReelflowError,
     SourceUnavailable,
     TransientSourceError,
-    URLNotAllowed,
     describe_invalid,
 )
 from reelflow.jobs import ClipRequest
 from reelflow.netguard import check_url, precheck_url
+from reelflow.redact import redact_url
 
 ListFormat = Literal["auto", "text", "csv", "parquet"]
 ROW_OPTIONS = ("clips", "min_seconds", "max_seconds", "provider")
@@ -175,17 +175,19 @@ def _fetch_http(url: str) -> bytes:
                         url = str(response.url.join(response.headers["location"]))
                         continue
                     _check_status(response.status_code, url)
-                    return _read_capped(response.iter_bytes(), url)
+                    return _read_capped(response.iter_bytes(), redact_url(url))
             except httpx.TransportError as exc:  # timeouts, refused or reset connections
-                raise TransientSourceError(f"Cannot fetch the list {url}: {exc}") from exc
+                shown = redact_url(url)
+                raise TransientSourceError(f"Cannot fetch the list {shown}: {exc}") from exc
     raise SourceUnavailable(f"Cannot fetch the list: more than {MAX_REDIRECTS} redirects")
 
 
 def _check_status(status: int, url: str) -> None:
     if status == 429 or status >= 500:
-        raise TransientSourceError(f"Cannot fetch the list {url}: HTTP {status} (will retry)")
+        shown = redact_url(url)
+        raise TransientSourceError(f"Cannot fetch the list {shown}: HTTP {status} (will retry)")
     if status != 200:
-        raise SourceUnavailable(f"Cannot fetch the list {url}: HTTP {status}")
+        raise SourceUnavailable(f"Cannot fetch the list {redact_url(url)}: HTTP {status}")
 
 
 def _read_capped(chunks, where: str) -> bytes:
@@ -247,11 +249,9 @@ def normalise_url(raw: str) -> str:
     url = raw.strip()
     if not url:
         raise InvalidRequest("Empty URL")
-    target = precheck_url(url)  # scheme, odd characters, literal addresses, the allowlist
+    # Scheme, odd characters, user names and passwords, literal addresses, the allowlist.
+    target = precheck_url(url)
     parts = urlsplit(url)
-    if parts.username is not None or parts.password is not None:
-        # Job parameters are stored and shown in the UI: no place for a password.
-        raise URLNotAllowed("Refused URL: it carries a user name or password")
     video_id = _youtube_id(target.host, parts.path, parts.query)
     if video_id:
         url = f"https://www.youtube.com/watch?v={video_id}"

@@ -39,6 +39,11 @@ class DownloadTooLarge(SourceUnavailable):
     """The download grew past MAX_FILE_SIZE_MB and was stopped."""
 
 
+class DownloadTimedOut(SourceUnavailable):
+    """The download ran past DOWNLOAD_TIMEOUT_S and was stopped. Not retried: a server that
+    trickles would hold a job slot for the deadline again on every try."""
+
+
 class NotAVideo(ReelflowError):
     """The input exists but holds no decodable video stream."""
 
@@ -56,7 +61,7 @@ class NoMoments(ReelflowError):
 
 
 class ToolFailed(ReelflowError):
-    """An external tool (ffmpeg, ffprobe) failed or ran past its time limit."""
+    """An external tool (ffmpeg) failed or ran past its time limit."""
 
 
 class InvalidRequest(ReelflowError):

@@ -7,7 +7,8 @@ yt-dlp's `proxy` option sends every request here instead: plain HTTP in absolute
 a CONNECT tunnel (redirects are new requests, so each hop comes through too). Each one is
 checked with `netguard.checked_addresses`, and the proxy connects to exactly the address that
 was checked. It also counts the bytes that come back and cuts the download off past a budget,
-whatever Content-Length said or left out.
+whatever Content-Length said or left out, and past a deadline, however steadily a server
+trickles (no single read is ever idle long enough for a socket timeout to end it).
 
 One proxy per download, on a random port, with a random password in its URL: other local
 programs cannot borrow it while it runs.
@@ -27,8 +28,9 @@ import struct
 import threading
 from types import TracebackType
 
-from reelflow.errors import DownloadTooLarge, SourceUnavailable, URLNotAllowed
+from reelflow.errors import DownloadTimedOut, DownloadTooLarge, SourceUnavailable, URLNotAllowed
 from reelflow.netguard import IPAddress, UrlPolicy, checked_addresses, parse_url
+from reelflow.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +49,8 @@ class GuardProxy:
     """`with GuardProxy(policy, max_bytes=...) as proxy:` then give yt-dlp `proxy.url`.
 
     After the download, `refusal` holds the first request refused (URLNotAllowed, or a host
-    that does not exist) or the budget overrun (DownloadTooLarge), so the caller can say why
-    instead of yt-dlp's "HTTP Error 403"."""
+    that does not exist), the budget overrun (DownloadTooLarge) or the deadline passed
+    (DownloadTimedOut), so the caller can say why instead of yt-dlp's "HTTP Error 403"."""
 
     def __init__(
         self,
@@ -57,10 +59,15 @@ class GuardProxy:
         max_bytes: int,
         slack_bytes: int = 0,
         idle_timeout_s: float = 60.0,
+        deadline_s: float | None = None,
     ):
         """Stop past `max_bytes` + `slack_bytes` received in all (the slack pays for pages,
-        manifests and what socket buffers hold when a client stops reading early)."""
+        manifests and what socket buffers hold when a client stops reading early), and
+        `deadline_s` seconds after the proxy opened."""
         self.policy = policy
+        self.deadline_s = deadline_s
+        self.expired = threading.Event()
+        self._timer: threading.Timer | None = None
         self.max_bytes = max_bytes
         self.budget = max_bytes + slack_bytes
         self.idle_timeout_s = idle_timeout_s
@@ -83,6 +90,15 @@ class GuardProxy:
     def over_budget(self) -> bool:
         return isinstance(self.refusal, DownloadTooLarge)
 
+    @property
+    def timed_out(self) -> bool:
+        return isinstance(self.refusal, DownloadTimedOut)
+
+    @property
+    def spent(self) -> bool:
+        """Nothing more goes through: the budget or the deadline is used up."""
+        return self.over_budget or self.timed_out
+
     def __enter__(self) -> GuardProxy:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.guard = self
@@ -91,12 +107,18 @@ class GuardProxy:
         )
         thread.name = "reelflow-guard-proxy"
         thread.start()
+        if self.deadline_s is not None:
+            self._timer = threading.Timer(self.deadline_s, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
         return self
 
     def __exit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self._server is not None
+        if self._timer is not None:
+            self._timer.cancel()
         self._server.shutdown()
         self._server.server_close()
         # Tunnels still open (yt-dlp gave up mid-transfer) must not outlive the download.
@@ -113,9 +135,31 @@ class GuardProxy:
 
     def refuse(self, error: SourceUnavailable) -> None:
         with self._lock:
-            if self.refusal is None or isinstance(error, DownloadTooLarge):
+            if self.refusal is None or isinstance(error, (DownloadTooLarge, DownloadTimedOut)):
                 self.refusal = error
         log.warning("%s", error)
+
+    def refuse_late(self) -> None:
+        """A request after the deadline."""
+        if not self.timed_out:
+            self.refuse(self._timeout_error())
+
+    def _timeout_error(self) -> DownloadTimedOut:
+        return DownloadTimedOut(
+            f"The download took longer than {self.deadline_s:g} s (DOWNLOAD_TIMEOUT_S) and "
+            "was stopped"
+        )
+
+    def _expire(self) -> None:
+        """Cut every transfer still open: a reset, so no client takes it for a finished file."""
+        self.expired.set()
+        with self._lock:
+            still_open = list(self._open)
+        if still_open:
+            self.refuse(self._timeout_error())
+        for sock in still_open:
+            with contextlib.suppress(OSError):  # wakes the relay thread, which resets both ends
+                sock.shutdown(socket.SHUT_RD)
 
     def count(self, n: int) -> bool:
         """Add n received bytes; False once past the budget."""
@@ -161,7 +205,9 @@ def _serve(guard: GuardProxy, client: socket.socket) -> None:
         return _reply(client, 400, "Malformed proxy request")
     if not guard.authorized(headers):
         return _reply(client, 407, "Proxy authentication required")
-    if guard.over_budget:
+    if guard.expired.is_set():
+        guard.refuse_late()
+    if guard.spent:
         return _reply(client, 403, str(guard.refusal))
     try:
         host, port, upstream_head = _route(method, target, headers)
@@ -199,7 +245,8 @@ def _route(method: str, target: str, headers: list[tuple[str, str]]) -> tuple[st
         return parsed.host, parsed.port, b""
     if not target.lower().startswith("http://"):
         # https:// in absolute form would need the proxy to speak TLS; clients use CONNECT.
-        raise URLNotAllowed(f"Refused URL: the proxy only forwards http:// ({target[:80]})")
+        shown = redact_url(target)[:80]
+        raise URLNotAllowed(f"Refused URL: the proxy only forwards http:// ({shown})")
     parsed = parse_url(target)
     rest = target.split("://", 1)[1]
     netloc, slash, path = rest.partition("/")
@@ -230,6 +277,11 @@ def _relay(
         while True:
             ready = selector.select(guard.idle_timeout_s)
             if not ready:
+                return
+            if guard.expired.is_set():
+                # A reset, not a clean close (see below): a cut-off file must not look whole.
+                _reset(client)
+                _reset(upstream)
                 return
             for key, _ in ready:
                 data = key.fileobj.recv(_CHUNK)  # type: ignore[union-attr]

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from reelflow.files import write_json_atomic
+from reelflow.redact import redact_url
 from reelflow.settings import get_settings
 from reelflow.styles import CaptionsOption, EffectsOption, HookOption, LookOptions
 
@@ -60,8 +61,9 @@ class ClipRequest(BaseModel):
         return LookOptions(captions=self.captions, hook=self.hook, effects=self.effects)
 
     def label(self) -> str:
-        """A short name of the video for run names and logs."""
-        src = self.source.rstrip("/")
+        """A short name of the video for run names and logs: never a URL's query string, user
+        name or password (see `reelflow.redact`)."""
+        src = redact_url(self.source.rstrip("/"))
         if src.startswith("s3://"):  # an upload: its file name says more than the bucket
             return src.rsplit("/", 1)[-1][:80]
         if "://" in src:

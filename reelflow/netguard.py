@@ -2,8 +2,10 @@
 
 A server that downloads whatever URL a caller names can be made to fetch what only the server
 can reach (server-side request forgery): cloud metadata at 169.254.169.254, admin pages on
-10.x, services on localhost. So a URL must be http(s), its host must pass ALLOWED_URL_HOSTS,
-and every address the host resolves to must be a public unicast address.
+10.x, services on localhost. So a URL must be http(s) without a user name or password, its
+host must pass ALLOWED_URL_HOSTS, and every address the host resolves to must be a public
+unicast address (ALLOW_PRIVATE_URLS opens private ones to hosts named exactly, never the cloud
+metadata addresses).
 
 `precheck_url` answers without DNS (the API calls it at submission); `check_url` also resolves
 the host. Neither closes the DNS-rebinding gap on its own (the name may resolve elsewhere a
@@ -38,7 +40,19 @@ _HOST_CHARS = re.compile(r"[a-z0-9._-]+")
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT (RFC 6598)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
-_METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+# Cloud metadata and credential services: never fetched, even for a host that ALLOW_PRIVATE_URLS
+# opens (a listed name whose DNS is changed to point here would hand out the server's keys).
+_METADATA = {
+    ipaddress.ip_address(address): phrase
+    for address, phrase in {
+        "169.254.169.254": "the cloud metadata address (link-local)",
+        "fd00:ec2::254": "the cloud metadata address (AWS, IPv6)",
+        "169.254.170.2": "a cloud metadata address (AWS ECS task credentials)",
+        "169.254.170.23": "a cloud metadata address (AWS EKS pod credentials)",
+        "fd00:ec2::23": "a cloud metadata address (AWS EKS pod credentials)",
+        "100.100.100.200": "a cloud metadata address (Alibaba Cloud)",
+    }.items()
+}
 # What ALLOW_PRIVATE_URLS may open for a host named in ALLOWED_URL_HOSTS. Multicast, broadcast,
 # unspecified and reserved addresses stay closed: no HTTP server lives there.
 _EXEMPTABLE = {"loopback", "private", "link-local", "shared", "site-local"}
@@ -161,6 +175,10 @@ def parse_url(url: str) -> Target:
         raise URLNotAllowed(f"Refused URL: bad port ({exc})") from exc
     if not raw_host:
         raise URLNotAllowed("Refused URL: it names no host")
+    if parts.username is not None or parts.password is not None:
+        # URLs are stored in job parameters, shown in the UI and written to logs: no place for
+        # a password (and `http://good.example@10.0.0.5/` reads as a host it is not).
+        raise URLNotAllowed("Refused URL: it carries a user name or password")
     if port == 0:
         raise URLNotAllowed("Refused URL: port 0")
     host = normalize_host(raw_host)
@@ -242,7 +260,7 @@ def address_problem(address: IPAddress) -> str | None:
     if embedded is not None and address_kind(embedded) is not None:
         return f"an IPv6 address around {embedded}, {address_problem(embedded)}"
     if address in _METADATA:
-        return "the cloud metadata address (link-local)"
+        return _METADATA[address]
     return _PHRASES.get(kind, f"a {kind} address")
 
 
@@ -301,11 +319,16 @@ def _check_address(host: str, address: IPAddress, policy: UrlPolicy, *, resolved
     kind = address_kind(address)
     if kind is None:
         return
-    if policy.allow_private and kind in _EXEMPTABLE and policy.names_host(host):
+    exempt = policy.allow_private and kind in _EXEMPTABLE and policy.names_host(host)
+    if exempt and not _is_metadata(address):
         return
     problem = address_problem(address)
     where = f"{host} resolves to {address}," if resolved else f"{host} is"
     raise URLNotAllowed(f"Refused URL: {where} {problem}")
+
+
+def _is_metadata(address: IPAddress) -> bool:
+    return address in _METADATA or _embedded_ipv4(address) in _METADATA
 
 
 def _resolve(host: str, port: int, resolver: Resolver) -> list[IPAddress]:

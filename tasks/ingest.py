@@ -8,7 +8,10 @@ hash, so a repeat of the same URL reuses the finished file.
 
 Every download is guarded (see `reelflow.netguard`): the URL is checked first, then yt-dlp
 runs through `reelflow.guard_proxy`, which checks each request it makes, redirects included,
-and stops it past MAX_FILE_SIZE_MB. The file is held to both limits once it is there.
+and stops it past MAX_FILE_SIZE_MB or DOWNLOAD_TIMEOUT_S. Whatever yt-dlp starts (ffmpeg, for
+streams it hands over) gets the proxy and no `no_proxy` to get around it, and ffmpeg opens the
+downloaded files with the same format whitelist as every other input. The file is held to the
+limits once it is there. URLs are shown redacted (`reelflow.redact`): no query, no password.
 """
 
 from __future__ import annotations
@@ -30,10 +33,13 @@ from reelflow.errors import (
     URLNotAllowed,
     VideoTooLong,
 )
+from reelflow.ffmpeg_tool import FORMAT_WHITELIST
 from reelflow.guard_proxy import GuardProxy
 from reelflow.media import ffmpeg_path, probe
 from reelflow.models import MediaInfo
 from reelflow.netguard import UrlPolicy, check_url, precheck_url
+from reelflow.proxy_env import guard_ytdlp_children
+from reelflow.redact import display_source, redact_url, redact_urls
 from reelflow.safe_names import clean_title
 from reelflow.settings import get_settings
 from reelflow.storage import StorageError, is_s3_uri, storage_for_uri
@@ -50,6 +56,8 @@ MIB = 2**20
 # Pages, manifests, and what sits in socket buffers when yt-dlp stops reading a response early
 # also pass the proxy; the file itself is held to the exact limit once it is there.
 PROXY_SLACK_BYTES = 16 * MIB
+# The ingest task's own limit: the download's deadline plus time to merge, hash and probe.
+INGEST_GRACE_S = 120
 
 # Protocols yt-dlp downloads by itself, so through the proxy. The others (rtmp, rtsp, mms...)
 # hand the URL to an external program that would connect around the guard.
@@ -91,7 +99,7 @@ def ingest_source(source: str, *, download_dir: Path | None = None) -> MediaInfo
         info = probe(fetch_s3(source, download_dir or settings.downloads_dir), source=source)
     elif "://" in source:
         precheck_url(source)  # raises URLNotAllowed: only http(s) is fetched
-        raise URLNotAllowed(f"Refused URL: {source[:80]}")
+        raise URLNotAllowed(f"Refused URL: {redact_url(source)[:80]}")
     else:
         info = probe(Path(source).expanduser(), source=source)
     if info.duration_s > settings.max_video_minutes * 60:
@@ -117,7 +125,7 @@ def download_url(url: str, root: Path) -> tuple[Path, str | None]:
         info = _run_ytdlp(url, folder)
         files = [p for p in folder.glob("source.*") if p.suffix != ".part"]
         if not files:
-            raise SourceUnavailable(f"The download of {url} produced no file")
+            raise SourceUnavailable(f"The download of {redact_url(url)} produced no file")
         _check_download(files[0])
     except Exception:
         shutil.rmtree(folder, ignore_errors=True)  # a refused or broken download keeps no disk
@@ -136,7 +144,14 @@ def _run_ytdlp(url: str, folder: Path) -> dict[str, Any] | None:
     max_bytes = settings.max_file_size_mb * MIB
     logger = _QuietLogger()
     policy = UrlPolicy.from_settings(settings)
-    with GuardProxy(policy, max_bytes=max_bytes, slack_bytes=PROXY_SLACK_BYTES) as guard:
+    guard_ytdlp_children()
+    guard = GuardProxy(
+        policy,
+        max_bytes=max_bytes,
+        slack_bytes=PROXY_SLACK_BYTES,
+        deadline_s=settings.download_timeout_s,
+    )
+    with guard:
         opts = {
             "format": YTDLP_FORMAT,
             "merge_output_format": "mp4",
@@ -144,10 +159,11 @@ def _run_ytdlp(url: str, folder: Path) -> dict[str, Any] | None:
             "restrictfilenames": True,
             "ffmpeg_location": ffmpeg_path(),
             "proxy": guard.url,
-            # HLS and DASH by yt-dlp itself. Where it still hands a stream to ffmpeg (AES-128
-            # HLS without pycryptodomex), ffmpeg gets the proxy in http_proxy; a NO_PROXY in
-            # the worker's environment would exempt hosts from it, so set none there.
+            # HLS (AES-128 too, with pycryptodomex) and DASH by yt-dlp itself. Where it still
+            # hands a stream to ffmpeg, ffmpeg gets the proxy in http_proxy and, through
+            # guard_ytdlp_children, no no_proxy to get around it.
             "external_downloader": {"default": "native"},
+            "postprocessor_args": _ffmpeg_input_args(),
             "noplaylist": True,
             "quiet": True,
             "no_warnings": True,
@@ -164,10 +180,10 @@ def _run_ytdlp(url: str, folder: Path) -> dict[str, Any] | None:
         except DownloadError as exc:
             if guard.refusal is None and guard.unreachable:
                 raise TransientSourceError(
-                    f"Could not download {url}: {guard.unreachable}"
+                    f"Could not download {redact_url(url)}: {guard.unreachable}"
                 ) from exc
             raise (guard.refusal or _translate(url, exc)) from exc
-    if guard.over_budget:
+    if guard.spent:
         # Without Content-Length, a cut-off transfer can look like a finished one to yt-dlp.
         raise guard.refusal  # type: ignore[misc]
     if logger.too_large:
@@ -175,6 +191,20 @@ def _run_ytdlp(url: str, folder: Path) -> dict[str, Any] | None:
             f"The video is larger than {settings.max_file_size_mb} MB (MAX_FILE_SIZE_MB)"
         )
     return info
+
+
+def _ffmpeg_input_args() -> dict[str, list[str]]:
+    """yt-dlp's ffmpeg postprocessors (merger, fixups) open the downloaded files, which came
+    from outside: the same format and protocol whitelists as every ffmpeg input here."""
+    from yt_dlp import postprocessor
+
+    args = ["-format_whitelist", FORMAT_WHITELIST, "-protocol_whitelist", "file"]
+    kinds = [
+        cls
+        for cls in vars(postprocessor).values()
+        if isinstance(cls, type) and issubclass(cls, postprocessor.FFmpegPostProcessor)
+    ]
+    return {f"{cls.pp_key().lower()}+ffmpeg_i": args for cls in kinds}
 
 
 def _entry_filter(limit_min: float):
@@ -249,11 +279,11 @@ def _minutes(value: float) -> str:
 
 
 def _translate(url: str, exc: Exception) -> SourceUnavailable:
-    text = str(exc).replace("ERROR: ", "").strip()
+    text = redact_urls(str(exc).replace("ERROR: ", "").strip())
     lowered = text.lower()
     if any(hint in lowered for hint in _PERMANENT_HINTS):
-        return SourceUnavailable(f"Could not download {url}: {text}")
-    return TransientSourceError(f"Download of {url} failed: {text}")
+        return SourceUnavailable(f"Could not download {redact_url(url)}: {text}")
+    return TransientSourceError(f"Download of {redact_url(url)} failed: {text}")
 
 
 class _QuietLogger:
@@ -277,8 +307,7 @@ class _QuietLogger:
 def _ingest_run_name() -> str:
     from prefect.runtime import task_run
 
-    source = str(task_run.parameters.get("source", ""))
-    return f"ingest {Path(source).name if not is_url(source) else source}"[:120]
+    return f"ingest {display_source(str(task_run.parameters.get('source', '')))}"[:120]
 
 
 @task(name="ingest", task_run_name=_ingest_run_name, retry_condition_fn=retry_transient_only)
@@ -289,10 +318,13 @@ def ingest(source: str) -> MediaInfo:
 
 def ingest_task():
     """`ingest` with DOWNLOAD_RETRIES retries of transient errors, backing off exponentially
-    from DOWNLOAD_RETRY_DELAY_S; a permanent error (404, refused URL, not a video) fails at once."""
+    from DOWNLOAD_RETRY_DELAY_S; a permanent error (404, refused URL, not a video, a download
+    past DOWNLOAD_TIMEOUT_S) fails at once. Each try is also bounded by DOWNLOAD_TIMEOUT_S plus
+    INGEST_GRACE_S: the proxy's deadline says why first, this catches whatever it cannot see."""
     settings = get_settings()
     return ingest.with_options(
         retries=settings.download_retries,
         retry_delay_seconds=exponential_backoff(settings.download_retry_delay_s),
         retry_jitter_factor=0.5,
+        timeout_seconds=settings.download_timeout_s + INGEST_GRACE_S,
     )

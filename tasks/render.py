@@ -19,7 +19,7 @@ from prefect import task
 from pydantic import BaseModel, ConfigDict, Field
 
 from reelflow.caching import content_key
-from reelflow.media import ffmpeg_path, run_tool
+from reelflow.media import ffmpeg_path, file_input, run_tool
 from reelflow.models import ClipFile, CropKey, CropSegment, MediaInfo, ReframePlan
 from reelflow.settings import get_settings
 
@@ -74,7 +74,8 @@ def render_clip(
     # once let the source run on past the clip's end to fill the uncut length). No output -t:
     # it cut the sound short of the picture; the graph itself ends both at the clip's length.
     args = [ffmpeg_path(), "-nostdin", "-v", "error", "-y", "-ss", f"{start_s:.3f}"]
-    args += ["-t", f"{duration:.3f}", "-i", media.path]
+    # Whitelisted formats only: the source came from outside.
+    args += ["-t", f"{duration:.3f}", *file_input(media.path)]
     if not media.has_audio:
         args += ["-f", "lavfi", "-i", "anullsrc=r=48000:cl=stereo"]
     args += ["-filter_complex", graph]

@@ -24,7 +24,7 @@ def ass_frames(ass: Path, times: list[float], background: str = "0x808080") -> l
     args = [
         ffmpeg_path(), "-nostdin", "-v", "error",
         "-f", "lavfi", "-i", f"color=c={background}:s={W}x{H}:r={FPS}:d={duration:.2f}",
-        "-vf", f"{ass_filter(ass)},select='{select}'", "-vsync", "0",
+        "-vf", f"{ass_filter(ass)},select='{select}'", "-fps_mode", "passthrough",
         "-f", "rawvideo", "-pix_fmt", "rgb24", "-",
     ]  # fmt: skip
     raw = subprocess.run(args, capture_output=True, check=True, env=tool_env()).stdout

@@ -3,8 +3,6 @@ and the API under uvicorn, all on 127.0.0.1, started and stopped by this module.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -271,12 +269,9 @@ def test_key_never_stored_or_shown(api, stack):
 
 
 def _probe(path: Path) -> dict:
-    from reelflow.media import ffprobe_path
+    from tests.stream_facts import streams
 
-    out = subprocess.run([ffprobe_path(), "-v", "error", "-select_streams", "v:0", "-show_entries",
-                          "stream=width,height", "-of", "json", str(path)],
-                         check=True, capture_output=True)  # fmt: skip
-    return json.loads(out.stdout)["streams"][0]
+    return next(s for s in streams(path) if s["codec_type"] == "video")
 
 
 def _key_blocks(stack) -> list[str]:

@@ -1,7 +1,7 @@
 """Captions and the hook title: line breaking, timing, the safe area, fonts, hostile text.
 
 Pixels come from the real `ass` filter drawing the ASS file alone over a flat frame
-(tests/look_media.py), with the same filter string the render pass uses.
+(tests/helpers/look_media.py), with the same filter string the render pass uses.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ one ffmpeg encode, a 1080x1920 H.264 stream, the right caption on screen at a wo
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -12,7 +11,8 @@ import numpy as np
 import pytest
 
 from reelflow.ass import new_document, write_ass
-from reelflow.media import ffprobe_path, probe, tool_env
+from reelflow.ffmpeg_tool import FORMAT_WHITELIST
+from reelflow.media import probe, tool_env
 from reelflow.models import CropKey, CropSegment, ReframePlan
 from reelflow.styles import CaptionStyle, EffectsOptions, HookStyle, LookOptions
 from tasks import render as render_module
@@ -20,6 +20,7 @@ from tasks.captions import add_captions
 from tasks.effects.local import clip_words, local_plan
 from tasks.look import build_look
 from tasks.render import render_clip
+from tests.helpers import stream_facts
 from tests.helpers.look_media import ass_frames, grab, make_source
 from tests.helpers.transcript_factory import make_transcript
 
@@ -54,11 +55,7 @@ def _render(source, look: LookOptions, out: Path, effects=None):
 
 
 def _streams(path: Path) -> list[dict]:
-    out = subprocess.run(
-        [ffprobe_path(), "-v", "error", "-print_format", "json", "-show_streams", str(path)],
-        capture_output=True, check=True, env=tool_env(),
-    )  # fmt: skip
-    return json.loads(out.stdout)["streams"]
+    return stream_facts.streams(path)
 
 
 def test_one_encode_one_vertical_stream_and_no_intermediate_files(
@@ -75,7 +72,9 @@ def test_one_encode_one_vertical_stream_and_no_intermediate_files(
     graph = args[args.index("-filter_complex") + 1]
     assert "ass=filename=" in graph and "fontsdir=" in graph
     videos = [str(a) for a in args if str(a).endswith(".mp4")]
-    assert videos[0] == source.path and len(videos) == 2  # one input, one output
+    assert videos[0] == f"file:{source.path}" and len(videos) == 2  # one input, one output
+    opened_as = args[args.index(videos[0]) - 5 : args.index(videos[0])]  # a plain video only
+    assert opened_as == ["-format_whitelist", FORMAT_WHITELIST, "-protocol_whitelist", "file", "-i"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip.jpg", "clip.mp4"]
     cache = data_dir / "cache"
     assert not [p for p in cache.rglob("*") if p.suffix in {".mp4", ".mkv", ".mov", ".ts"}]

@@ -42,8 +42,10 @@ def test_a_cut_clip_ends_with_its_content(tone_then_silence, tmp_path):
                                              path=[CropKey(t=0, cx=200, cy=180)]),
                                  CropSegment(start_s=4, end_s=10, layout="crop",
                                              path=[CropKey(t=4, cx=440, cy=180)])])  # fmt: skip
-    cuts = EffectsPlan(duration_s=end - start,
-                       cuts=[SilenceCut(start_s=2, end_s=3), SilenceCut(start_s=6, end_s=6.5)])
+    cuts = EffectsPlan(
+        duration_s=end - start,
+        cuts=[SilenceCut(start_s=2, end_s=3), SilenceCut(start_s=6, end_s=6.5)],
+    )
     look = LookOptions(effects=EffectsOptions(cut_silences=True, zoom=False, colour=False))
     built = build_look(look, [], "", end - start, plan, media.fps, cuts)
     assert built.duration_s == pytest.approx(8.5, abs=1 / FPS)

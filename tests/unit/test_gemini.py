@@ -1,5 +1,5 @@
 """The `gemini` moment provider, driven through the real google-genai client against a
-stand-in Gemini server on 127.0.0.1 (tests/gemini_server.py). No network.
+stand-in Gemini server on 127.0.0.1 (tests/helpers/gemini_server.py). No network.
 
 Most cases run the provider as a plain function on small synthetic transcripts; the retry
 cases run the `moments` task under Prefect (real task retries, 0.05 s apart); two slow tests

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tests.helpers import stream_facts
 from tests.helpers.media import SAMPLE
 
 pytestmark = pytest.mark.slow
@@ -41,13 +42,13 @@ def test_clips_are_vertical_h264_aac_faststart(first_run, ffmpeg):
     _, out = first_run
     manifest = json.loads((out / "manifest.json").read_text())
     for clip in manifest["clips"]:
-        info = _ffprobe(ffmpeg, out / clip["file"])
-        video = next(s for s in info["streams"] if s["codec_type"] == "video")
-        audio = next(s for s in info["streams"] if s["codec_type"] == "audio")
+        found = stream_facts.streams(out / clip["file"])
+        video = next(s for s in found if s["codec_type"] == "video")
+        audio = next(s for s in found if s["codec_type"] == "audio")
         assert (video["width"], video["height"]) == (1080, 1920)
         assert video["codec_name"] == "h264" and video["pix_fmt"] == "yuv420p"
         assert audio["codec_name"] == "aac"
-        assert 15 <= float(info["format"]["duration"]) <= 60.5
+        assert 15 <= stream_facts.duration_s(out / clip["file"]) <= 60.5
         assert _moov_before_mdat(out / clip["file"]), "not faststart"
         assert (out / clip["thumbnail"]).stat().st_size > 1000
 
@@ -119,17 +120,6 @@ def test_second_run_is_served_from_cache(first_run, tmp_path):
     first = json.loads((first_run[1] / "manifest.json").read_text())["clips"]
     again = json.loads((tmp_path / "manifest.json").read_text())["clips"]
     assert [(c["start"], c["end"]) for c in first] == [(c["start"], c["end"]) for c in again]
-
-
-def _ffprobe(ffmpeg: str, path: Path) -> dict:
-    from reelflow.media import ffprobe_path
-
-    out = subprocess.run(
-        [ffprobe_path(), "-v", "error", "-print_format", "json", "-show_format",
-         "-show_streams", str(path)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return json.loads(out.stdout)
 
 
 def _moov_before_mdat(path: Path) -> bool:

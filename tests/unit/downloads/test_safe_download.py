@@ -1,32 +1,20 @@
 """Guarded downloads end to end: real yt-dlp runs through the guarding proxy against HTTP
-servers on 127.0.0.1, with the resolver stubbed.
-
-Nothing here may leave the machine, even if the guard were broken: `loopback_only` makes every
-connection to an address outside 127.0.0.0/8 and ::1 fail (and records it), and every DNS
-lookup of a name fail. Forbidden hosts exist only in the stub resolver, so a test can show
-that the guard refuses them before any connection is tried.
-"""
+servers on 127.0.0.1, behind the fence of this folder's conftest.py (nothing leaves 127.0.0.1,
+DNS is a stub)."""
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import datetime
 import http.client
 import ipaddress
 import json
-import socket
 import ssl
-import threading
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
 
-from reelflow import netguard
 from reelflow.errors import (
     DownloadTooLarge,
     NotAVideo,
@@ -39,185 +27,19 @@ from reelflow.errors import (
 from reelflow.guard_proxy import GuardProxy
 from reelflow.netguard import UrlPolicy
 from reelflow.safe_names import clean_title, safe_filename
-from reelflow.settings import get_settings
 from tasks import ingest
 from tests.helpers.media import make_media
+from tests.unit.downloads.conftest import (
+    endless_route,
+    file_route,
+    left_on_disk,
+    proxy_auth,
+    redirect_route,
+    serve,
+    set_env,
+)
 
 MIB = 2**20
-NAMES = {
-    "metadata.example": ["169.254.169.254"],
-    "intranet.example": ["10.0.0.5"],
-    "sneaky.example": ["93.184.216.34", "10.0.0.5"],  # one public address does not save it
-}
-
-
-# --- the fence -------------------------------------------------------------------------------
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:
-        return False
-
-
-@pytest.fixture(autouse=True)
-def loopback_only(monkeypatch) -> list:
-    """Connections and lookups that would leave the machine fail here and are listed."""
-    blocked: list = []
-    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
-    real_getaddrinfo = socket.getaddrinfo
-
-    def allowed(sock: socket.socket, address) -> bool:
-        return sock.family == socket.AF_UNIX or _is_loopback(str(address[0]))
-
-    def connect(self, address):
-        if not allowed(self, address):
-            blocked.append(address)
-            raise ConnectionRefusedError(f"test fence: {address} is not loopback")
-        return real_connect(self, address)
-
-    def connect_ex(self, address):
-        if not allowed(self, address):
-            blocked.append(address)
-            return 111
-        return real_connect_ex(self, address)
-
-    def getaddrinfo(host, *args, **kwargs):
-        if host is not None and not _is_loopback(str(host)):
-            blocked.append(host)
-            raise socket.gaierror(socket.EAI_NONAME, "test fence: no DNS")
-        return real_getaddrinfo(host, *args, **kwargs)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    return blocked
-
-
-class StubResolver:
-    def __init__(self) -> None:
-        self.asked: list[str] = []
-
-    def __call__(self, host: str, port: int) -> list[str]:
-        self.asked.append(host)
-        if host not in NAMES:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return NAMES[host]
-
-
-@pytest.fixture(autouse=True)
-def resolver(monkeypatch) -> StubResolver:
-    stub = StubResolver()
-    monkeypatch.setattr(netguard, "resolve_addresses", stub)
-    return stub
-
-
-@pytest.fixture
-def proxies(monkeypatch) -> list[GuardProxy]:
-    """Every GuardProxy a download starts, to look at afterwards."""
-    made: list[GuardProxy] = []
-
-    class Recorded(GuardProxy):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    monkeypatch.setattr(ingest, "GuardProxy", Recorded)
-    return made
-
-
-def _env(monkeypatch, **values: str) -> None:
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-def guarded(data_dir, monkeypatch) -> Path:
-    """The test servers' 127.0.0.1 named and opened; `*.example` allowed, public only."""
-    _env(monkeypatch, ALLOW_PRIVATE_URLS="true", ALLOWED_URL_HOSTS="127.0.0.1,*.example")
-    return data_dir
-
-
-def _left_on_disk(data_dir: Path) -> list[Path]:
-    return [p for p in (data_dir / "downloads").rglob("*") if p.is_file()]
-
-
-# --- loopback servers ------------------------------------------------------------------------
-
-
-class _Routes(BaseHTTPRequestHandler):
-    def log_message(self, *args) -> None: ...
-
-    def do_GET(self) -> None:
-        self.server.seen.append(self.path)  # type: ignore[attr-defined]
-        route = self.server.routes.get(self.path)  # type: ignore[attr-defined]
-        if route is None:
-            self.send_error(404)
-            return
-        # The client (the proxy) may stop reading, as it should past the limit.
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            route(self)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None: ...
-
-
-@contextmanager
-def serve(routes: dict, tls: ssl.SSLContext | None = None):
-    server = _Server(("127.0.0.1", 0), _Routes)
-    server.routes, server.seen = routes, []  # type: ignore[attr-defined]
-    if tls:
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-    scheme = "https" if tls else "http"
-    try:
-        yield server, f"{scheme}://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def file_route(path: Path, content_type: str = "video/mp4"):
-    def send(h: BaseHTTPRequestHandler) -> None:
-        body = path.read_bytes()
-        h.send_response(200)
-        h.send_header("Content-Type", content_type)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
-
-    return send
-
-
-def redirect_route(location: str):
-    def send(h: BaseHTTPRequestHandler) -> None:
-        h.send_response(302)
-        h.send_header("Location", location)
-        h.send_header("Content-Length", "0")
-        h.end_headers()
-
-    return send
-
-
-def endless_route(size: int, content_length: int | None):
-    """`size` bytes of a "video", announced with `content_length` (None: not at all)."""
-
-    def send(h: BaseHTTPRequestHandler) -> None:
-        h.send_response(200)
-        h.send_header("Content-Type", "video/mp4")
-        if content_length is not None:
-            h.send_header("Content-Length", str(content_length))
-        h.end_headers()
-        chunk = b"\0" * (256 * 1024)
-        for _ in range(size // len(chunk)):
-            h.wfile.write(chunk)
-
-    return send
 
 
 @pytest.fixture(scope="module")
@@ -291,7 +113,7 @@ def test_redirect_to_a_forbidden_host_is_refused_before_connecting(
     if host.endswith(".example"):
         assert resolver.asked == [host]  # looked up by the guard (the stub), then refused
     assert isinstance(proxies[0].refusal, URLNotAllowed)
-    assert _left_on_disk(guarded) == []
+    assert left_on_disk(guarded) == []
 
 
 @pytest.mark.parametrize(
@@ -313,13 +135,13 @@ def test_refused_url_starts_no_download(data_dir, proxies, loopback_only, source
 
 
 def test_video_longer_than_the_limit_is_refused_and_removed(guarded, media, monkeypatch):
-    _env(monkeypatch, MAX_VIDEO_MINUTES="0.05")  # 3 s; the direct link has no metadata
+    set_env(monkeypatch, MAX_VIDEO_MINUTES="0.05")  # 3 s; the direct link has no metadata
     with (
         serve({"/long.mp4": file_route(media.long)}) as (_, base),
         pytest.raises(VideoTooLong, match=r"the limit is 0\.05 min"),
     ):
         ingest.ingest_source(f"{base}/long.mp4")
-    assert _left_on_disk(guarded) == []
+    assert left_on_disk(guarded) == []
 
 
 def test_video_longer_than_the_limit_by_metadata_is_refused_first(guarded, media, tmp_path):
@@ -332,7 +154,7 @@ def test_video_longer_than_the_limit_by_metadata_is_refused_first(guarded, media
         routes["/watch"] = file_route(tmp_path / "page.html", "text/html")
         with pytest.raises(VideoTooLong, match="300 min long; the limit is 180 min"):
             ingest.ingest_source(f"{base}/watch")
-    assert _left_on_disk(guarded) == []
+    assert left_on_disk(guarded) == []
 
 
 SIZES = {
@@ -344,7 +166,7 @@ SIZES = {
 
 @pytest.mark.parametrize("announced", SIZES.values(), ids=SIZES.keys())
 def test_download_larger_than_the_limit_is_stopped(guarded, proxies, monkeypatch, announced):
-    _env(monkeypatch, MAX_FILE_SIZE_MB="1")
+    set_env(monkeypatch, MAX_FILE_SIZE_MB="1")
     size = ingest.PROXY_SLACK_BYTES + 4 * MIB
     with (
         serve({"/big.mp4": endless_route(size, announced)}) as (_, base),
@@ -354,7 +176,7 @@ def test_download_larger_than_the_limit_is_stopped(guarded, proxies, monkeypatch
     expected = (DownloadTooLarge, NotAVideo) if announced == 1000 else DownloadTooLarge
     assert isinstance(err.value, expected), err.value
     assert is_permanent(err.value)
-    assert _left_on_disk(guarded) == []
+    assert left_on_disk(guarded) == []
     # The proxy passed on no more than its budget (one read of 64 KiB may cross the line).
     assert all(p.bytes_received <= p.budget + 64 * 1024 for p in proxies)
     if announced is None:
@@ -447,12 +269,6 @@ def _self_signed_tls(folder: Path) -> tuple[ssl.SSLContext, Path]:
 # --- the proxy on its own --------------------------------------------------------------------
 
 
-def _auth(proxy: GuardProxy) -> dict[str, str]:
-    parts = urlsplit(proxy.url)
-    token = base64.b64encode(f"{parts.username}:{parts.password}".encode()).decode()
-    return {"Proxy-Authorization": f"Basic {token}"}
-
-
 def _through_tunnel(proxy: GuardProxy, host: str, port: int, path: str, headers: dict):
     conn = http.client.HTTPConnection("127.0.0.1", urlsplit(proxy.url).port, timeout=10)
     conn.set_tunnel(host, port, headers=headers)
@@ -469,24 +285,24 @@ def test_proxy_connect_tunnel_checks_and_counts(media, loopback_only, caplog):
     routes = {"/clip.mp4": file_route(media.short), "/big": endless_route(8 * MIB, None)}
     with serve(routes) as (server, _), GuardProxy(policy, max_bytes=2 * MIB) as proxy:
         port = server.server_address[1]
-        status, body = _through_tunnel(proxy, "127.0.0.1", port, "/clip.mp4", _auth(proxy))
+        status, body = _through_tunnel(proxy, "127.0.0.1", port, "/clip.mp4", proxy_auth(proxy))
         assert (status, body) == (200, media.short.read_bytes())
 
         with pytest.raises(OSError, match="407"):  # no password: other programs cannot use it
             _through_tunnel(proxy, "127.0.0.1", port, "/clip.mp4", {})
 
         with pytest.raises(OSError, match="403"):
-            _through_tunnel(proxy, "intranet.example", 443, "/", _auth(proxy))
+            _through_tunnel(proxy, "intranet.example", 443, "/", proxy_auth(proxy))
         assert isinstance(proxy.refusal, URLNotAllowed)
         assert "10.0.0.5, a private address" in caplog.text
 
         with pytest.raises((OSError, http.client.HTTPException)):
-            _through_tunnel(proxy, "127.0.0.1", port, "/big", _auth(proxy))
+            _through_tunnel(proxy, "127.0.0.1", port, "/big", proxy_auth(proxy))
         assert isinstance(proxy.refusal, DownloadTooLarge)
         assert proxy.bytes_received <= 2 * MIB + 64 * 1024
 
         with pytest.raises(OSError, match="403"):  # spent: nothing more goes through
-            _through_tunnel(proxy, "127.0.0.1", port, "/clip.mp4", _auth(proxy))
+            _through_tunnel(proxy, "127.0.0.1", port, "/clip.mp4", proxy_auth(proxy))
     assert loopback_only == []
 
 
