@@ -222,6 +222,17 @@ def decode_audio(path: str | Path, *, rate: int = 16000, timeout_s: float = 1800
     return np.frombuffer(raw, dtype=np.float32).copy()
 
 
+def iter_audio(
+    path: str | Path, *, rate: int = 16000, chunk_s: float = 30.0, timeout_s: float = 1800
+) -> Iterator[np.ndarray]:
+    """Mono float32 samples at `rate` in chunks of `chunk_s`, so a 3-hour track is never held
+    whole; nothing when the file has no audio stream."""
+    args = [ffmpeg_path(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0?"]
+    args += ["-vn", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"]
+    for buf in _read_pipe(args, max(1, int(rate * chunk_s)) * 4, timeout_s):
+        yield np.frombuffer(buf[: len(buf) // 4 * 4], dtype=np.float32)
+
+
 def iter_frames(
     path: str | Path,
     *,
@@ -250,14 +261,20 @@ def iter_frames(
 
 def _read_frames(args: list[str], shape: tuple[int, ...], timeout_s: float) -> Iterator[np.ndarray]:
     frame_bytes = int(np.prod(shape))
+    for buf in _read_pipe(args, frame_bytes, timeout_s):
+        if len(buf) < frame_bytes:  # a frame cut short is no frame
+            break
+        yield np.frombuffer(buf, dtype=np.uint8).reshape(shape)
+
+
+def _read_pipe(args: list[str], chunk_bytes: int, timeout_s: float) -> Iterator[bytes]:
+    """ffmpeg's output in chunks of chunk_bytes (only the last may be shorter); the process
+    is killed after timeout_s, and when the reader stops early."""
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=tool_env())
     timer = _kill_after(proc, timeout_s)
     try:
-        while True:
-            buf = proc.stdout.read(frame_bytes)
-            if len(buf) < frame_bytes:
-                break
-            yield np.frombuffer(buf, dtype=np.uint8).reshape(shape)
+        while buf := proc.stdout.read(chunk_bytes):
+            yield buf
     finally:
         proc.stdout.close()
         proc.kill()
