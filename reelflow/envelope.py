@@ -110,7 +110,7 @@ def save_levels(path: Path, levels: np.ndarray) -> None:
 def _read_levels(path: Path) -> np.ndarray | None:
     try:
         levels = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):  # missing, or cut short by a crash: compute it again
+    except (OSError, ValueError, EOFError):  # missing, or cut short: compute it again
         return None
     return levels if levels.dtype == np.int8 and levels.ndim == 1 else None
 

@@ -9,6 +9,7 @@ Point the SDK at it with `HttpOptions(base_url=server.url)`, i.e. GEMINI_BASE_UR
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
@@ -64,6 +65,23 @@ class GeminiStandIn:
     def answer(self, moments: list[dict], tokens_in: int = 1200, tokens_out: int = 300) -> None:
         """A well-formed answer carrying these moments as JSON text."""
         self.text(json.dumps({"moments": moments}), tokens_in=tokens_in, tokens_out=tokens_out)
+
+    def sloppy(
+        self, spans: list[tuple[float, float]], shift_s: float = 3.0, seed: int = 0
+    ) -> list[tuple[float, float]]:
+        """An answer with these spans as an LLM quotes timestamps: each start and end off by
+        up to +-shift_s (seeded), scores falling in the given order. Returns what was sent."""
+        rng = random.Random(seed)
+        sent = [(a + rng.uniform(-shift_s, shift_s), b + rng.uniform(-shift_s, shift_s))
+                for a, b in spans]  # fmt: skip
+        self.answer([
+            {"start_s": round(a, 2), "end_s": round(b, 2), "title": f"Moment {i + 1}",
+             "hook": "Watch this", "description_tiktok": "A short one.",
+             "description_instagram": "A short one. Worth a look.", "hashtags": ["#clip"],
+             "score": 90 - i, "reason": "It stands on its own."}
+            for i, (a, b) in enumerate(sent)
+        ])  # fmt: skip
+        return sent
 
     def text(self, text: str, finish: str = "STOP", tokens_in: int = 1200, tokens_out: int = 300):
         parts = [{"text": text}] if text else []
