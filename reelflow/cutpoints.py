@@ -24,6 +24,7 @@ SLACK_DB = 3.0  # points this close to the quietest are as good: the one nearest
 VOICED_DB = 25.0  # a neighbourhood within this many dB of the speech level around it is voiced
 SPEECH_WINDOW_S = 2.0  # the speech level is measured this far on both sides of a cut
 SPEECH_PERCENTILE = 95.0  # of the frames there: the level of the loud part of speech
+PAUSE_LIMIT_S = 2.0  # pauses are measured up to this far on each side of a cut
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Cut:
     level_db: float  # the 10 ms frame at the cut
     quiet_db: float  # the loudest frame within +-SMOOTH_S of it: what the search minimises
     speech_db: float  # the speech level around the cut
+    pause_s: float = 0.0  # length of the pause the cut lies in (0: none), up to 2 * PAUSE_LIMIT_S
 
     @property
     def in_pause(self) -> bool:
@@ -43,6 +45,23 @@ def speech_level(env: Envelope, t: float) -> float:
     a = env.frame(t - SPEECH_WINDOW_S)
     b = env.frame(t + SPEECH_WINDOW_S)
     return float(np.percentile(env.db[a : b + 1], SPEECH_PERCENTILE))
+
+
+def pause_length(env: Envelope, t: float, speech_db: float) -> float:
+    """Seconds of unbroken quiet (VOICED_DB below the speech) around t; 0 when t is voiced."""
+    i = env.frame(t)
+    r = round(PAUSE_LIMIT_S / env.hop_s)
+    lo = max(0, i - r)
+    quiet = env.db[lo : i + r + 1] <= max(speech_db - VOICED_DB, FLOOR_DB + 1)
+    k = i - lo
+    if not quiet[k]:
+        return 0.0
+    loud = np.flatnonzero(~quiet)
+    left = loud[loud < k]
+    right = loud[loud > k]
+    first = left[-1] + 1 if left.size else 0
+    last = right[0] - 1 if right.size else quiet.size - 1
+    return (last - first + 1) * env.hop_s
 
 
 def _smoothed(env: Envelope, a: int, b: int) -> np.ndarray:
@@ -57,7 +76,8 @@ def cut_at(env: Envelope, t: float) -> Cut:
     """What a cut at t (a scene cut, a padded word time) sounds like."""
     i = env.frame(t)
     quiet = float(_smoothed(env, i, i)[0])
-    return Cut(t, env.level_at(t), quiet, speech_level(env, t))
+    speech = speech_level(env, t)
+    return Cut(t, env.level_at(t), quiet, speech, pause_length(env, t, speech))
 
 
 def quietest_cut(env: Envelope, lo: float, hi: float, ideal: float) -> Cut | None:
@@ -76,4 +96,5 @@ def quietest_cut(env: Envelope, lo: float, hi: float, ideal: float) -> Cut | Non
     # Nearest the ideal; between equals, the quieter, then the earlier.
     k = min(near, key=lambda j: (round(abs(centres[j] - ideal), 6), quiet[j], j))
     t = float(centres[k])
-    return Cut(t, float(env.db[a + k]), float(quiet[k]), speech_level(env, t))
+    speech = speech_level(env, t)
+    return Cut(t, float(env.db[a + k]), float(quiet[k]), speech, pause_length(env, t, speech))

@@ -107,6 +107,13 @@ class BoundaryFacts(_Frozen):
         "around it; None: not measured.",
     )
     ends_in_pause: bool | None = Field(None, description="The same for the end cut.")
+    start_pause_s: float | None = Field(
+        None,
+        description="Length of the pause the start cut lies in, measured on the audio; a "
+        "sentence start after a very short pause may be a transcription error. None: not "
+        "measured.",
+    )
+    end_pause_s: float | None = Field(None, description="The same for the end cut.")
 
 
 class RepairedMoment(_Frozen):

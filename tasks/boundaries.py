@@ -49,6 +49,11 @@ TOLERANCE_S = 0.2  # whisper's word times are this far off: the cut search reach
 MAX_LEAD_S = 1.0  # at most this much pause before the first word and after the last
 CUT_S = 0.4  # a scene cut this close is worth moving to: picture and sound change together
 INWARD_COST = 1.5  # moving an edge into the pick costs this much more than moving it out
+# People pause longer between sentences than inside one; a full stop with hardly a pause after
+# it is often whisper's guess (it splits "you: motivation" into two sentences). Such an edge
+# costs SHORT_PAUSE_COST seconds of movement per second its pause falls short of WEAK_PAUSE_S.
+WEAK_PAUSE_S = 0.35
+SHORT_PAUSE_COST = 20.0
 EPS = 1e-3  # float noise in times from JSON and arithmetic
 NO_TRANSCRIPT = "no transcript: cut on scene cuts and length only"
 RANK = {"sentence": 0, "clause": 1, "pause": 1, "word": 2}
@@ -252,6 +257,8 @@ def _facts(
         end_cut_level_db=end.cut.level_db if end.cut else None,
         starts_in_pause=start.cut.in_pause if start.cut else None,
         ends_in_pause=end.cut.in_pause if end.cut else None,
+        start_pause_s=round(start.cut.pause_s, 2) if start.cut else None,
+        end_pause_s=round(end.cut.pause_s, 2) if end.cut else None,
     )
 
 
@@ -489,7 +496,8 @@ def _best_pair(
         edges = _fit_pair(cutter, a, b, lo, hi, opts)
         if edges is None:
             continue
-        key = (rank, sum(e.voiced for e in edges), cost, start_move)
+        weak = sum(max(0.0, WEAK_PAUSE_S - e.cut.pause_s) for e in edges if e.cut is not None)
+        key = (rank, sum(e.voiced for e in edges), cost + SHORT_PAUSE_COST * weak, start_move)
         if best is None or key < best[0]:
             best = (key, a, b, edges)
     if best is None:

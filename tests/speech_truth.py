@@ -77,6 +77,15 @@ class SpeechTruth:
             return None
         return k
 
+    @classmethod
+    def from_spans(cls, video: Path, spans: list[tuple[float, float]], duration_s: float):
+        """Truth known only as sentence spans (tests/data/sample.json): speech fills each."""
+        rate = 1000
+        clean = np.zeros(round(duration_s * rate), np.float32)
+        for a, b in spans:
+            clean[round(a * rate) : round(b * rate)] = 1.0
+        return cls(video, rate, clean, list(spans), ())
+
     def window(self, first: int, last: int) -> tuple[float, float]:
         """The true span of sentences first..last."""
         return self.spans[first][0], self.spans[last][1]
