@@ -52,7 +52,7 @@ INWARD_COST = 1.5  # moving an edge into the pick costs this much more than movi
 # People pause longer between sentences than inside one; a full stop with hardly a pause after
 # it is often whisper's guess (it splits "you: motivation" into two sentences). Such an edge
 # costs SHORT_PAUSE_COST seconds of movement per second its pause falls short of WEAK_PAUSE_S.
-WEAK_PAUSE_S = 0.35
+WEAK_PAUSE_S = 0.5
 SHORT_PAUSE_COST = 20.0
 EPS = 1e-3  # float noise in times from JSON and arithmetic
 NO_TRANSCRIPT = "no transcript: cut on scene cuts and length only"
