@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from prefect import task
 
-from reelflow.cutpoints import SLACK_DB, Cut, cut_at, quietest_cut
+from reelflow.cutpoints import cut_at
 from reelflow.envelope import Envelope, load_envelope
 from reelflow.models import (
     BoundaryFacts,
@@ -37,24 +36,25 @@ from reelflow.models import (
     RepairedMoment,
     Transcript,
 )
-from reelflow.sentences import ends_clause
 from reelflow.settings import get_settings
-from tasks.boundary_silence import Span, clean_cut, fit_without_speech, moved
+from tasks.boundary_edges import (
+    MAX_LEAD_S,
+    PAD_AFTER_S,
+    PAD_BEFORE_S,
+    TOLERANCE_S,
+    Cutter,
+    Edge,
+    WordIndex,
+)
+from tasks.boundary_silence import EPS, Span, fit_without_speech, moved
 from tasks.moment_options import MomentOptions
 
-PAUSE_S = 0.3  # a gap this long between words is a natural place to cut inside a sentence
-PAD_BEFORE_S = 0.15  # where an editor cuts: this long before the first word and after the
-PAD_AFTER_S = 0.25  # last (never more than half the gap to the neighbouring word)
-TOLERANCE_S = 0.2  # whisper's word times are this far off: the cut search reaches into words
-MAX_LEAD_S = 1.0  # at most this much pause before the first word and after the last
-CUT_S = 0.4  # a scene cut this close is worth moving to: picture and sound change together
 INWARD_COST = 1.5  # moving an edge into the pick costs this much more than moving it out
 # People pause longer between sentences than inside one; a full stop with hardly a pause after
 # it is often whisper's guess (it splits "you: motivation" into two sentences). Such an edge
 # costs SHORT_PAUSE_COST seconds of movement per second its pause falls short of WEAK_PAUSE_S.
 WEAK_PAUSE_S = 0.5
 SHORT_PAUSE_COST = 20.0
-EPS = 1e-3  # float noise in times from JSON and arithmetic
 NO_TRANSCRIPT = "no transcript: cut on scene cuts and length only"
 RANK = {"sentence": 0, "clause": 1, "pause": 1, "word": 2}
 _START_LABEL = {"sentence": "a sentence start", "clause": "a clause start",
@@ -63,156 +63,16 @@ _END_LABEL = {"sentence": "a sentence end", "clause": "a clause end", "pause": "
               "word": "a word's end"}  # fmt: skip
 
 
-class _Edge(NamedTuple):
-    t: float
-    cut: Cut | None  # None: placed on word times alone (no envelope there)
-    note: str | None = None  # why it is not at the quietest point (a scene cut)
-
-    @property
-    def voiced(self) -> bool:
-        return self.cut is not None and not self.cut.in_pause
-
-
 class _Clip(NamedTuple):
     first: int  # word indexes, inclusive
     last: int
-    start: _Edge
-    end: _Edge
+    start: Edge
+    end: Edge
     notes: tuple[str, ...]
 
     @property
     def span(self) -> Span:
         return Span(self.start.t, self.end.t, self.notes)
-
-
-@dataclass
-class _Index:
-    """Words, sentences and the kind of boundary before/after each word, for bisecting."""
-
-    starts: list[float]
-    ends: list[float]
-    sentence_of: list[int]  # sentence index of each word, -1 for none
-    start_kind: list[str]  # what a clip starting at word k starts on
-    end_kind: list[str]  # what a clip ending at word k ends on
-    cuts: list[float]
-
-    @classmethod
-    def build(cls, transcript: Transcript, scene_cuts: Iterable[float]) -> _Index:
-        words = transcript.words
-        n = len(words)
-        sentence_of = [-1] * n
-        firsts, lasts = set(), set()
-        for i, s in enumerate(transcript.sentences):
-            if 0 <= s.first_word <= s.last_word < n:
-                firsts.add(s.first_word)
-                lasts.add(s.last_word)
-                sentence_of[s.first_word : s.last_word + 1] = [i] * (s.last_word - s.first_word + 1)
-        idx = cls([w.start_s for w in words], [w.end_s for w in words], sentence_of, [], [],
-                  sorted(c for c in scene_cuts if math.isfinite(c)))  # fmt: skip
-        for k, w in enumerate(words):
-            if k in firsts:
-                idx.start_kind.append("sentence")
-            elif k > 0 and ends_clause(words[k - 1].text):
-                idx.start_kind.append("clause")
-            else:
-                idx.start_kind.append("pause" if idx.gap_before(k) >= PAUSE_S else "word")
-            if k in lasts:
-                idx.end_kind.append("sentence")
-            elif ends_clause(w.text):
-                idx.end_kind.append("clause")
-            else:
-                idx.end_kind.append("pause" if idx.gap_after(k) >= PAUSE_S else "word")
-        return idx
-
-    def gap_before(self, k: int) -> float:
-        return max(0.0, self.starts[k] - self.ends[k - 1]) if k > 0 else math.inf
-
-    def gap_after(self, k: int) -> float:
-        return max(0.0, self.starts[k + 1] - self.ends[k]) if k + 1 < len(self.starts) else math.inf
-
-    def words_within(self, lo: float, hi: float) -> tuple[int, int]:
-        """First and last index of the words lying wholly inside [lo, hi]."""
-        return bisect_left(self.starts, lo), bisect_right(self.ends, hi) - 1
-
-    def word_at(self, t: float) -> int | None:
-        """The word whose span holds t (strictly inside), if any."""
-        k = bisect_right(self.starts, t) - 1
-        return next(
-            (j for j in (k - 1, k) if j >= 0 and self.starts[j] + EPS < t < self.ends[j] - EPS),
-            None,
-        )
-
-    def first_inside(self, t: float) -> int:
-        """The first word a clip starting at t holds: the first whose middle is after t."""
-        k = max(0, bisect_left(self.ends, t))
-        while k < len(self.starts) and (self.starts[k] + self.ends[k]) / 2 < t:
-            k += 1
-        return k
-
-    def last_inside(self, t: float) -> int:
-        k = min(len(self.starts) - 1, bisect_right(self.starts, t) - 1)
-        while k >= 0 and (self.starts[k] + self.ends[k]) / 2 > t:
-            k -= 1
-        return k
-
-
-class _Cutter:
-    """Where a clip starting (or ending) at a word is cut: memoised, as pairs share edges."""
-
-    def __init__(self, idx: _Index, envelope: Envelope | None):
-        self.idx, self.env = idx, envelope
-        self._memo: dict[tuple, list[_Edge]] = {}
-
-    def start_options(self, k: int, lo: float, hi: float) -> list[_Edge]:
-        """The cut before word k, on a quiet scene cut first if there is one."""
-        key = ("start", k, lo, hi)
-        if key not in self._memo:
-            idx = self.idx
-            prev_end = idx.ends[k - 1] if k > 0 else lo
-            prev_mid = (idx.starts[k - 1] + prev_end) / 2 if k > 0 else lo
-            ideal = max(lo, idx.starts[k] - min(PAD_BEFORE_S, idx.gap_before(k) / 2))
-            window = (
-                max(lo, prev_mid, prev_end - TOLERANCE_S, idx.starts[k] - MAX_LEAD_S),
-                min(hi, idx.starts[k] + TOLERANCE_S, (idx.starts[k] + idx.ends[k]) / 2),
-            )
-            near = (max(lo, prev_end), idx.starts[k])
-            self._memo[key] = self._options("start", ideal, window, near)
-        return self._memo[key]
-
-    def end_options(self, k: int, lo: float, hi: float) -> list[_Edge]:
-        key = ("end", k, lo, hi)
-        if key not in self._memo:
-            idx = self.idx
-            last = k + 1 >= len(idx.starts)
-            next_start = hi if last else idx.starts[k + 1]
-            next_mid = hi if last else (next_start + idx.ends[k + 1]) / 2
-            ideal = min(hi, idx.ends[k] + min(PAD_AFTER_S, idx.gap_after(k) / 2))
-            window = (
-                max(lo, idx.ends[k] - TOLERANCE_S, (idx.starts[k] + idx.ends[k]) / 2),
-                min(hi, next_mid, next_start + TOLERANCE_S, idx.ends[k] + MAX_LEAD_S),
-            )
-            near = (idx.ends[k], min(hi, next_start))
-            self._memo[key] = self._options("end", ideal, window, near)
-        return self._memo[key]
-
-    def _measure(self, t: float) -> Cut | None:
-        if self.env is None or not 0 <= t < self.env.duration_s:
-            return None
-        return cut_at(self.env, t)
-
-    def _options(
-        self, side: str, ideal: float, window: tuple[float, float], near: tuple[float, float]
-    ) -> list[_Edge]:
-        cut = quietest_cut(self.env, *window, ideal) if self.env is not None else None
-        plain = _Edge(cut.t, cut) if cut else _Edge(ideal, self._measure(ideal))
-        lo, hi = window if cut else near
-        scene = clean_cut(self.idx.cuts, plain.t, CUT_S, lo, hi)
-        if scene is None:
-            return [plain]
-        on_scene = cut_at(self.env, scene) if cut else None
-        if on_scene and not (on_scene.in_pause or on_scene.quiet_db <= cut.quiet_db + SLACK_DB):
-            return [plain]  # a picture cut in a word: the sound would click
-        return [_Edge(scene, on_scene, f"{side} moved onto the scene cut at {scene:.2f} s"), plain]
 
 
 def boundary_facts(
@@ -224,14 +84,14 @@ def boundary_facts(
     envelope: Envelope | None = None,
 ) -> BoundaryFacts:
     """What is true of a clip's edges: inside a word? on a sentence? in a pause? near a cut?"""
-    idx = _Index.build(transcript, scene_cuts)
-    start = _Edge(start_s, cut_at(envelope, start_s) if envelope is not None else None)
-    end = _Edge(end_s, cut_at(envelope, end_s) if envelope is not None else None)
+    idx = WordIndex.build(transcript, scene_cuts)
+    start = Edge(start_s, cut_at(envelope, start_s) if envelope is not None else None)
+    end = Edge(end_s, cut_at(envelope, end_s) if envelope is not None else None)
     return _facts(idx, start, end, adjustments)
 
 
 def _facts(
-    idx: _Index, start: _Edge, end: _Edge, adjustments: Sequence[str], speech: bool = True
+    idx: WordIndex, start: Edge, end: Edge, adjustments: Sequence[str], speech: bool = True
 ) -> BoundaryFacts:
     start_inside = _inside_word(idx, start)
     end_inside = _inside_word(idx, end)
@@ -262,7 +122,7 @@ def _facts(
     )
 
 
-def _inside_word(idx: _Index, edge: _Edge) -> bool:
+def _inside_word(idx: WordIndex, edge: Edge) -> bool:
     """Inside a word by whisper's times, unless the audio there is a pause: whisper's times
     are the less reliable of the two."""
     return idx.word_at(edge.t) is not None and not (edge.cut is not None and edge.cut.in_pause)
@@ -286,11 +146,11 @@ def repair_moments(
     """Clean, in-range, non-overlapping moments (best first), and the dropped ones with why.
     `envelope` (the audio's 10 ms levels) lets cuts go to the quietest point of each gap;
     `reserved` spans belong to clips kept before, and so do their sentences."""
-    idx = _Index.build(transcript, (c for c in scene_cuts if 0 <= c <= duration_s))
-    repair = _Repair(idx, _Cutter(idx, envelope), opts, duration_s)
+    idx = WordIndex.build(transcript, (c for c in scene_cuts if 0 <= c <= duration_s))
+    repair = _Repair(idx, Cutter(idx, envelope), opts, duration_s)
     for start, end in reserved:
         repair.reserve(start, end)
-    accepted: list[tuple[Moment, BoundaryFacts]] = []
+    accepted: list[tuple[Moment, tuple[float, float, BoundaryFacts]]] = []
     dropped: list[DroppedMoment] = []
     # Best first, so a weaker moment gives way where two overlap; sorted() keeps ties in order.
     for moment in sorted(moments, key=lambda m: -m.score):
@@ -311,7 +171,7 @@ def repair_moments(
 class _Repair:
     """The clips accepted so far (their spans and sentences), and the rules for the next."""
 
-    def __init__(self, idx: _Index, cutter: _Cutter, opts: MomentOptions, duration_s: float):
+    def __init__(self, idx: WordIndex, cutter: Cutter, opts: MomentOptions, duration_s: float):
         self.idx, self.cutter, self.opts, self.duration_s = idx, cutter, opts, duration_s
         self.taken: list[tuple[float, float]] = []
         self.taken_sentences: set[int] = set()
@@ -351,7 +211,7 @@ class _Repair:
             span = result.span
         else:  # no speech: cut on scene cuts and the length only
             span = result
-            facts = _facts(self.idx, _Edge(span.start, None), _Edge(span.end, None), span.notes,
+            facts = _facts(self.idx, Edge(span.start, None), Edge(span.end, None), span.notes,
                            speech=False)  # fmt: skip
         self.taken = sorted([*self.taken, (span.start, span.end)])
         return span.start, span.end, facts
@@ -394,6 +254,12 @@ class _Repair:
         # The first allowed word that ends after the start: is any speech inside the pick?
         j = max(first_allowed, bisect_right(idx.ends, pick.start))
         if j > last_allowed or idx.starts[j] >= pick.end:
+            held = idx.first_inside(pick.start)
+            if held < len(idx.starts) and idx.starts[held] < pick.end:  # words, none free
+                return (
+                    f"its speech at {pick.start:.1f}-{pick.end:.1f} s belongs to sentences "
+                    "another clip holds"
+                )
             beside, final = self._in_silence(pick, j, first_allowed, last_allowed, lo, hi)
             if final:
                 return beside
@@ -436,8 +302,8 @@ def _clamp(moment: Moment, duration_s: float) -> Span | str:
 
 
 def _choose(
-    idx: _Index,
-    cutter: _Cutter,
+    idx: WordIndex,
+    cutter: Cutter,
     pick: Span,
     first_allowed: int,
     last_allowed: int,
@@ -461,7 +327,7 @@ def _choose(
     return _no_fit(idx, pick, a_lo, b_hi, opts)
 
 
-def _cost(idx: _Index, pick: Span, a: int, b: int) -> float:
+def _cost(idx: WordIndex, pick: Span, a: int, b: int) -> float:
     start, end = idx.starts[a], idx.ends[b]
     out = max(0.0, pick.start - start) + max(0.0, end - pick.end)
     inward = max(0.0, start - pick.start) + max(0.0, pick.end - end)
@@ -469,8 +335,8 @@ def _cost(idx: _Index, pick: Span, a: int, b: int) -> float:
 
 
 def _best_pair(
-    idx: _Index,
-    cutter: _Cutter,
+    idx: WordIndex,
+    cutter: Cutter,
     pick: Span,
     starts: list[int],
     ends: list[int],
@@ -507,8 +373,8 @@ def _best_pair(
 
 
 def _fit_pair(
-    cutter: _Cutter, a: int, b: int, lo: float, hi: float, opts: MomentOptions
-) -> tuple[_Edge, _Edge] | None:
+    cutter: Cutter, a: int, b: int, lo: float, hi: float, opts: MomentOptions
+) -> tuple[Edge, Edge] | None:
     """The cuts for words a..b, on scene cuts where that keeps the length in range."""
     for start in cutter.start_options(a, lo, hi):
         for end in cutter.end_options(b, lo, hi):
@@ -518,7 +384,7 @@ def _fit_pair(
 
 
 def _notes(
-    idx: _Index, pick: Span, a: int, b: int, start: _Edge, end: _Edge, opts: MomentOptions
+    idx: WordIndex, pick: Span, a: int, b: int, start: Edge, end: Edge, opts: MomentOptions
 ) -> list[str]:
     too_long, too_short = pick.length > opts.max_seconds, pick.length < opts.min_seconds
     why = f" to fit {opts.max_seconds:g} s" if too_long else ""
@@ -544,7 +410,7 @@ def _notes(
     return [n for n in notes if n]
 
 
-def _no_fit(idx: _Index, pick: Span, a_lo: int, b_hi: int, opts: MomentOptions) -> str:
+def _no_fit(idx: WordIndex, pick: Span, a_lo: int, b_hi: int, opts: MomentOptions) -> str:
     limits = f"clips must be {opts.min_seconds:g}-{opts.max_seconds:g} s"
     if a_lo > b_hi:
         return f"no free speech around {pick.start:.1f} s; {limits}"

@@ -120,6 +120,17 @@ def test_two_clips_never_share_a_sentence() -> None:
     assert b.facts.start_on == "sentence"
 
 
+def test_a_pick_inside_a_held_sentence_is_dropped_with_why() -> None:
+    transcript = _long_sentences()
+    opts = MomentOptions(min_seconds=12, max_seconds=16)
+    words = transcript.words
+    first = _moment(0.0, words[19].end_s + 0.5, score=90)  # ends inside sentence 1
+    rest = _moment(words[21].start_s, words[28].end_s, score=50)  # the rest of sentence 1
+    kept, (d,) = repair_moments([first, rest], transcript, [], transcript.duration_s, opts)
+    assert len(kept) == 1
+    assert d.reason.endswith("belongs to sentences another clip holds")
+
+
 def test_reserved_clips_keep_their_sentences() -> None:
     transcript = _long_sentences()
     opts = MomentOptions(min_seconds=12, max_seconds=16)
