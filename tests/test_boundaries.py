@@ -53,8 +53,9 @@ def _assert_clean(repaired: list[RepairedMoment], transcript: Transcript, opts=O
 KEPT = [
     # A cut word takes its whole sentence in when the pick holds most of it (moving out is
     # cheaper than moving into the pick), else the clip starts at the next sentence.
-    pytest.param(32.6, 52.6, [], 29.85, 53.175, "2.75 s earlier to a sentence start",
-                 id="start-mid-word"),
+    pytest.param(
+        32.6, 52.6, [], 29.85, 53.175, "2.75 s earlier to a sentence start", id="start-mid-word"
+    ),
     pytest.param(30.0, 50.7, [], 29.85, 53.175, "later to a sentence end", id="end-mid-word"),
     pytest.param(29.2, 47.0, [], 29.85, 47.175, "to a sentence start", id="start-to-sentence"),
     pytest.param(-5.0, 20.0, [], 0.0, 23.175, "start clamped", id="start-before-video"),
