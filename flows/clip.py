@@ -88,10 +88,10 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     progress.stage_started("moments")
     picks = _pick_moments(request, transcript, cuts, opts, progress)
     progress.stage_started("boundaries")
-    kept, dropped = boundaries(picks.moments, transcript, cuts, media.duration_s, opts)
+    kept, dropped = boundaries(picks.moments, transcript, cuts, media.duration_s, opts, media)
     progress.dropped = dropped
     if request.provider != "local" and len(kept) < minimum_clips(opts):
-        kept = _fill_from_local(kept, transcript, cuts, media.duration_s, opts, progress)
+        kept = _fill_from_local(kept, transcript, cuts, media, opts, progress)
     if not kept:
         raise NoMoments(_no_moments_reason(transcript.words, dropped, opts))
 
@@ -133,12 +133,12 @@ def _fill_from_local(
     kept: list[RepairedMoment],
     transcript: Transcript,
     cuts: list[float],
-    duration_s: float,
+    media: MediaInfo,
     opts: MomentOptions,
     progress: JobProgress,
 ) -> list[RepairedMoment]:
     found = len(kept)
-    kept = fill(kept, transcript, cuts, duration_s, opts)
+    kept = fill(kept, transcript, cuts, media.duration_s, opts, media)
     progress.warn(
         f"{progress.request.provider} gave {found} usable moment(s) of the "
         f"{minimum_clips(opts)} wanted; {len(kept) - found} more came from the local scorer"

@@ -53,6 +53,17 @@ def decode_audio(path: str | Path, *, rate: int = 16000, timeout_s: float = 1800
     return np.frombuffer(raw, dtype=np.float32).copy()
 
 
+def iter_audio(
+    path: str | Path, *, rate: int = 16000, chunk_s: float = 30.0, timeout_s: float = 1800
+) -> Iterator[np.ndarray]:
+    """Mono float32 samples at `rate` in chunks of `chunk_s`, so a 3-hour track is never held
+    whole; nothing when the file has no audio stream."""
+    args = [ffmpeg_path(), "-nostdin", "-v", "error", *file_input(path), "-map", "0:a:0?"]
+    args += ["-vn", "-ac", "1", "-ar", str(rate), "-f", "f32le", "-"]
+    for buf in _read_pipe(args, max(1, int(rate * chunk_s)) * 4, timeout_s, "audio decode"):
+        yield np.frombuffer(buf[: len(buf) // 4 * 4], dtype=np.float32)
+
+
 def iter_frames(
     path: str | Path,
     *,
@@ -81,6 +92,15 @@ def iter_frames(
 
 def _read_frames(args: list[str], shape: tuple[int, ...], timeout_s: float) -> Iterator[np.ndarray]:
     frame_bytes = int(np.prod(shape))
+    for buf in _read_pipe(args, frame_bytes, timeout_s, "frame decode"):
+        if len(buf) < frame_bytes:  # a frame cut short is no frame
+            break
+        yield np.frombuffer(buf, dtype=np.uint8).reshape(shape)
+
+
+def _read_pipe(args: list[str], chunk_bytes: int, timeout_s: float, what: str) -> Iterator[bytes]:
+    """ffmpeg's output in chunks of chunk_bytes (only the last may be shorter). The process is
+    killed after timeout_s, and when the reader stops early; a failure raises ToolFailed."""
     # stderr goes to a file: a pipe nobody reads fills up on a damaged file and stalls ffmpeg.
     with tempfile.TemporaryFile() as log:
         proc = start_tool(args, stdout=subprocess.PIPE, stderr=log.fileno())
@@ -94,18 +114,18 @@ def _read_frames(args: list[str], shape: tuple[int, ...], timeout_s: float) -> I
         timer.daemon = True
         timer.start()
         try:
-            while len(buf := proc.stdout.read(frame_bytes)) == frame_bytes:
-                yield np.frombuffer(buf, dtype=np.uint8).reshape(shape)
+            while buf := proc.stdout.read(chunk_bytes):
+                yield buf
             code = proc.wait()
         finally:
             timer.cancel()
             stop_tool(proc)  # also when the consumer stopped early
         if timed_out.is_set():
-            raise ToolFailed(f"frame decode took longer than {timeout_s:.0f} s and was stopped")
+            raise ToolFailed(f"{what} took longer than {timeout_s:.0f} s and was stopped")
         if code != 0:
             log.seek(0)
             tail = log.read().decode(errors="replace").strip().splitlines()[-3:]
-            raise ToolFailed(f"frame decode failed: {' | '.join(tail) or f'exit code {code}'}")
+            raise ToolFailed(f"{what} failed: {' | '.join(tail) or f'exit code {code}'}")
 
 
 def scaled_size(width: int, height: int, target_width: int) -> tuple[int, int]:

@@ -91,6 +91,9 @@ class MomentsUsage(_Frozen):
     estimated_cost_usd: float | None = None
 
 
+EdgeKind = Literal["sentence", "clause", "pause", "word", "none"]
+
+
 class BoundaryFacts(_Frozen):
     starts_inside_word: bool
     ends_inside_word: bool
@@ -99,6 +102,29 @@ class BoundaryFacts(_Frozen):
     start_to_scene_cut_s: float | None
     end_to_scene_cut_s: float | None
     adjustments: list[str] = Field(default_factory=list)
+    start_on: EdgeKind = Field(
+        "none",
+        description="What the clip starts on: a sentence start, a clause start (after a comma "
+        "or the like), the end of a long pause, any word, or none (no speech to align to).",
+    )
+    end_on: EdgeKind = Field("none", description="What the clip ends on, as for start_on.")
+    start_cut_level_db: float | None = Field(
+        None, description="Audio level (dBFS, 10 ms) where the clip starts; None: not measured."
+    )
+    end_cut_level_db: float | None = Field(None, description="The same where it ends.")
+    starts_in_pause: bool | None = Field(
+        None,
+        description="Whether the start cut lies in a pause: at least 25 dB below the speech "
+        "around it; None: not measured.",
+    )
+    ends_in_pause: bool | None = Field(None, description="The same for the end cut.")
+    start_pause_s: float | None = Field(
+        None,
+        description="Length of the pause the start cut lies in, measured on the audio; a "
+        "sentence start after a very short pause may be a transcription error. None: not "
+        "measured.",
+    )
+    end_pause_s: float | None = Field(None, description="The same for the end cut.")
 
 
 class RepairedMoment(_Frozen):

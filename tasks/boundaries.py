@@ -1,88 +1,78 @@
 """Validation and repair of every moment, whichever provider found it.
 
-Providers give rough times. A clip must start and end cleanly (never mid-word, ideally on a
-sentence and on a scene cut), fit the asked length, and not overlap another clip. Every change
-is written to BoundaryFacts.adjustments, so the manifest says why a clip moved.
+Providers give rough times: the local scorer's are word times, an LLM's are often 2-3 s off.
+Every clip here is re-cut so a viewer never notices its edges:
+
+1. Whole sentences. Among the sentence starts and ends around the pick, the pair that fits the
+   length range and moves the pick's edges least (moving into the pick costs more than moving
+   out: the pick's core is what the provider chose). Only when no sentence pair fits may an
+   edge fall back to a clause (after a comma or the like) or a long pause, then to any word;
+   BoundaryFacts.start_on / end_on say which. Two clips never share a sentence.
+2. Cut in silence. Each cut goes to the quietest point of the gap between the clip's edge word
+   and its neighbour, found on the audio's 10 ms envelope (reelflow.cutpoints), since whisper's
+   word times are often 50-200 ms off; onto a scene cut there when that is quiet too. Without
+   the envelope, cuts are padded word times. The level at each cut is in the facts.
+3. In the video, in the length range, no overlaps; a pick in silence is cut in that silence.
+
+Every change is written to BoundaryFacts.adjustments, so the manifest says why a clip moved.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from prefect import task
 
-from reelflow.models import BoundaryFacts, DroppedMoment, Moment, RepairedMoment, Transcript
+from reelflow.cutpoints import cut_at
+from reelflow.envelope import Envelope, load_envelope
+from reelflow.models import (
+    BoundaryFacts,
+    DroppedMoment,
+    MediaInfo,
+    Moment,
+    RepairedMoment,
+    Transcript,
+)
+from reelflow.settings import get_settings
+from tasks.boundary_edges import (
+    MAX_LEAD_S,
+    PAD_AFTER_S,
+    PAD_BEFORE_S,
+    TOLERANCE_S,
+    Cutter,
+    Edge,
+    WordIndex,
+)
+from tasks.boundary_silence import EPS, Span, fit_without_speech, moved
 from tasks.moments.types import MomentOptions
 
-SNAP_S = 1.5  # a sentence boundary this close is where the speaker meant the cut to be
-PAUSE_S = 0.3  # a gap this long after a word is a natural place to end
-PAD_BEFORE_S = 0.15  # room before the first word and after the last, so no consonant is
-PAD_AFTER_S = 0.25  # clipped; never more than half the gap to a neighbouring word
-CUT_S = 0.4  # a scene cut this close is worth moving to: picture and sound change together
-SENTENCE_TOL_S = 0.3  # facts: this close to a sentence boundary counts as on it (padding)
-EPS = 1e-3  # float noise in times from JSON and arithmetic
+INWARD_COST = 1.5  # moving an edge into the pick costs this much more than moving it out
+# People pause longer between sentences than inside one; a full stop with hardly a pause after
+# it is often whisper's guess (it splits "you: motivation" into two sentences). Such an edge
+# costs SHORT_PAUSE_COST seconds of movement per second its pause falls short of WEAK_PAUSE_S.
+WEAK_PAUSE_S = 0.5
+SHORT_PAUSE_COST = 20.0
 NO_TRANSCRIPT = "no transcript: cut on scene cuts and length only"
-_LABELS = {"sentence": "a sentence end", "pause": "a pause", "word": "a word's end"}
+RANK = {"sentence": 0, "clause": 1, "pause": 1, "word": 2}
+_START_LABEL = {"sentence": "a sentence start", "clause": "a clause start",
+                "pause": "the end of a pause", "word": "a word's start"}  # fmt: skip
+_END_LABEL = {"sentence": "a sentence end", "clause": "a clause end", "pause": "a pause",
+              "word": "a word's end"}  # fmt: skip
 
 
-class _Span(NamedTuple):
-    start: float
-    end: float
-    notes: tuple[str, ...] = ()
+class _Clip(NamedTuple):
+    first: int  # word indexes, inclusive
+    last: int
+    start: Edge
+    end: Edge
+    notes: tuple[str, ...]
 
     @property
-    def length(self) -> float:
-        return self.end - self.start
-
-
-@dataclass
-class _Index:
-    """Word and sentence boundaries as sorted lists, for bisecting."""
-
-    starts: list[float]
-    ends: list[float]
-    sentence_first: list[int]  # first word index of each sentence, in time order
-    sentence_last: list[int]
-    sentence_starts: list[float]  # start of each sentence's first word
-    sentence_ends: list[float]  # end of its last word
-    cuts: list[float]
-
-    @classmethod
-    def build(cls, transcript: Transcript, scene_cuts: Iterable[float]) -> _Index:
-        n = len(transcript.words)
-        pairs = sorted(
-            (s.first_word, s.last_word)
-            for s in transcript.sentences
-            if 0 <= s.first_word <= s.last_word < n
-        )
-        words = transcript.words
-        return cls(
-            starts=[w.start_s for w in words],
-            ends=[w.end_s for w in words],
-            sentence_first=[first for first, _ in pairs],
-            sentence_last=[last for _, last in pairs],
-            sentence_starts=[words[first].start_s for first, _ in pairs],
-            sentence_ends=[words[last].end_s for _, last in pairs],
-            cuts=sorted(c for c in scene_cuts if math.isfinite(c)),
-        )
-
-    def gap_before(self, k: int) -> float:
-        return max(0.0, self.starts[k] - self.ends[k - 1]) if k > 0 else math.inf
-
-    def gap_after(self, k: int) -> float:
-        return max(0.0, self.starts[k + 1] - self.ends[k]) if k + 1 < len(self.starts) else math.inf
-
-    def words_within(self, lo: float, hi: float) -> tuple[int, int]:
-        """First and last index of the words lying wholly inside [lo, hi]."""
-        return bisect_left(self.starts, lo), bisect_right(self.ends, hi) - 1
-
-    def inside_word(self, t: float) -> bool:
-        k = bisect_right(self.starts, t) - 1
-        return any(self.starts[j] + EPS < t < self.ends[j] - EPS for j in (k - 1, k) if j >= 0)
+    def span(self) -> Span:
+        return Span(self.start.t, self.end.t, self.notes)
 
 
 def boundary_facts(
@@ -91,30 +81,51 @@ def boundary_facts(
     transcript: Transcript,
     scene_cuts: Sequence[float],
     adjustments: Sequence[str] = (),
+    envelope: Envelope | None = None,
 ) -> BoundaryFacts:
-    """What is true of a clip's edges: inside a word? on a sentence? how far from a cut?"""
-    return _facts(_Index.build(transcript, scene_cuts), start_s, end_s, adjustments)
+    """What is true of a clip's edges: inside a word? on a sentence? in a pause? near a cut?"""
+    idx = WordIndex.build(transcript, scene_cuts)
+    start = Edge(start_s, cut_at(envelope, start_s) if envelope is not None else None)
+    end = Edge(end_s, cut_at(envelope, end_s) if envelope is not None else None)
+    return _facts(idx, start, end, adjustments)
 
 
-def _facts(idx: _Index, start: float, end: float, adjustments: Sequence[str]) -> BoundaryFacts:
+def _facts(
+    idx: WordIndex, start: Edge, end: Edge, adjustments: Sequence[str], speech: bool = True
+) -> BoundaryFacts:
+    start_inside = _inside_word(idx, start)
+    end_inside = _inside_word(idx, end)
+    first, last = idx.first_inside(start.t), idx.last_inside(end.t)
+    spoken = speech and 0 <= first <= last < len(idx.starts)
+    start_on = idx.start_kind[first] if spoken and not start_inside else "none"
+    end_on = idx.end_kind[last] if spoken and not end_inside else "none"
+    if spoken and start_inside:
+        start_on = "word"  # a cut word is no boundary at all; say so plainly
+    if spoken and end_inside:
+        end_on = "word"
     return BoundaryFacts(
-        starts_inside_word=idx.inside_word(start),
-        ends_inside_word=idx.inside_word(end),
-        # Only the padding side counts: starting into the first word is not a sentence start.
-        starts_on_sentence_start=_near(idx.sentence_starts, start, SENTENCE_TOL_S, EPS),
-        ends_on_sentence_end=_near(idx.sentence_ends, end, EPS, SENTENCE_TOL_S),
-        start_to_scene_cut_s=_distance(idx.cuts, start) if idx.cuts else None,
-        end_to_scene_cut_s=_distance(idx.cuts, end) if idx.cuts else None,
+        starts_inside_word=start_inside,
+        ends_inside_word=end_inside,
+        starts_on_sentence_start=start_on == "sentence",
+        ends_on_sentence_end=end_on == "sentence",
+        start_to_scene_cut_s=_distance(idx.cuts, start.t) if idx.cuts else None,
+        end_to_scene_cut_s=_distance(idx.cuts, end.t) if idx.cuts else None,
         adjustments=list(adjustments),
+        start_on=start_on,
+        end_on=end_on,
+        start_cut_level_db=start.cut.level_db if start.cut else None,
+        end_cut_level_db=end.cut.level_db if end.cut else None,
+        starts_in_pause=start.cut.in_pause if start.cut else None,
+        ends_in_pause=end.cut.in_pause if end.cut else None,
+        start_pause_s=round(start.cut.pause_s, 2) if start.cut else None,
+        end_pause_s=round(end.cut.pause_s, 2) if end.cut else None,
     )
 
 
-def _near(values: list[float], t: float, before: float, after: float) -> bool:
-    """Whether t lies in [v - before, v + after] for one of the sorted values."""
-    i = bisect_left(values, t)
-    return any(
-        values[j] - before <= t <= values[j] + after for j in (i - 1, i) if 0 <= j < len(values)
-    )
+def _inside_word(idx: WordIndex, edge: Edge) -> bool:
+    """Inside a word by whisper's times, unless the audio there is a pause: whisper's times
+    are the less reliable of the two."""
+    return idx.word_at(edge.t) is not None and not (edge.cut is not None and edge.cut.in_pause)
 
 
 def _distance(values: list[float], t: float) -> float:
@@ -129,50 +140,152 @@ def repair_moments(
     scene_cuts: list[float],
     duration_s: float,
     opts: MomentOptions,
+    envelope: Envelope | None = None,
+    reserved: Sequence[tuple[float, float]] = (),
 ) -> tuple[list[RepairedMoment], list[DroppedMoment]]:
-    """Clean, in-range, non-overlapping moments (best first), and the dropped ones with why."""
-    idx = _Index.build(transcript, (c for c in scene_cuts if 0 <= c <= duration_s))
-    accepted: list[tuple[Moment, _Span]] = []
+    """Clean, in-range, non-overlapping moments (best first), and the dropped ones with why.
+    `envelope` (the audio's 10 ms levels) lets cuts go to the quietest point of each gap;
+    `reserved` spans belong to clips kept before, and so do their sentences."""
+    idx = WordIndex.build(transcript, (c for c in scene_cuts if 0 <= c <= duration_s))
+    repair = _Repair(idx, Cutter(idx, envelope), opts, duration_s)
+    for start, end in reserved:
+        repair.reserve(start, end)
+    accepted: list[tuple[Moment, tuple[float, float, BoundaryFacts]]] = []
     dropped: list[DroppedMoment] = []
     # Best first, so a weaker moment gives way where two overlap; sorted() keeps ties in order.
     for moment in sorted(moments, key=lambda m: -m.score):
-        taken = sorted((span.start, span.end) for _, span in accepted)
-        result = _repair_one(idx, moment, taken, opts, duration_s)
+        result = repair.one(moment)
         if isinstance(result, str):
             dropped.append(DroppedMoment(moment=moment, reason=result))
         else:
             accepted.append((moment, result))
     repaired = [
         RepairedMoment(
-            moment=moment.model_copy(update={"start_s": span.start, "end_s": span.end}),
-            facts=_facts(idx, span.start, span.end, span.notes),
+            moment=moment.model_copy(update={"start_s": start, "end_s": end}), facts=facts
         )
-        for moment, span in accepted
+        for moment, (start, end, facts) in accepted
     ]
     return repaired, dropped
 
 
-def _repair_one(
-    idx: _Index,
-    moment: Moment,
-    taken: list[tuple[float, float]],
-    opts: MomentOptions,
-    duration_s: float,
-) -> _Span | str:
-    """Rules 1-6 for one moment: its new span, or why it was dropped."""
-    clamped = _clamp(moment, duration_s)
-    if isinstance(clamped, str):
-        return clamped
-    span = _fit(idx, clamped, opts, 0.0, duration_s)
-    if isinstance(span, str):
-        return span
-    other = _overlapping(span, taken)
-    if other is None:
-        return span
-    return _trim(idx, clamped, span, other, taken, opts, duration_s)
+class _Repair:
+    """The clips accepted so far (their spans and sentences), and the rules for the next."""
+
+    def __init__(self, idx: WordIndex, cutter: Cutter, opts: MomentOptions, duration_s: float):
+        self.idx, self.cutter, self.opts, self.duration_s = idx, cutter, opts, duration_s
+        self.taken: list[tuple[float, float]] = []
+        self.taken_sentences: set[int] = set()
+
+    def reserve(self, start: float, end: float) -> None:
+        first, last = self.idx.first_inside(start), self.idx.last_inside(end)
+        self.taken_sentences.update(self.idx.sentence_of[first : last + 1])
+        self.taken = sorted([*self.taken, (start, end)])
+
+    def one(self, moment: Moment) -> tuple[float, float, BoundaryFacts] | str:
+        clamped = _clamp(moment, self.duration_s)
+        if isinstance(clamped, str):
+            return clamped
+        gaps = self._free_gaps(clamped)
+        if not gaps:
+            other = next((t for t in self.taken if t[0] < clamped.end and clamped.start < t[1]),
+                         None)  # fmt: skip
+            if other is None:
+                return f"{clamped.length * 1000:.1f} ms long: too short to place"
+            return f"overlaps clip starting at {other[0]:.1f} s"
+        result: _Clip | Span | str = ""
+        for lo, hi, trimmed in gaps:
+            result = self._fit(clamped, lo, hi)
+            if not isinstance(result, str):
+                if trimmed is not None:
+                    note = f"trimmed to avoid the clip starting at {trimmed:.1f} s"
+                    result = result._replace(notes=(*result.notes, note))
+                break
+        if isinstance(result, str):
+            return result
+        return self._accept(result)
+
+    def _accept(self, result: _Clip | Span) -> tuple[float, float, BoundaryFacts]:
+        if isinstance(result, _Clip):
+            self.taken_sentences.update(self.idx.sentence_of[result.first : result.last + 1])
+            facts = _facts(self.idx, result.start, result.end, result.notes)
+            span = result.span
+        else:  # no speech: cut on scene cuts and the length only
+            span = result
+            facts = _facts(self.idx, Edge(span.start, None), Edge(span.end, None), span.notes,
+                           speech=False)  # fmt: skip
+        self.taken = sorted([*self.taken, (span.start, span.end)])
+        return span.start, span.end, facts
+
+    def _free_gaps(self, pick: Span) -> list[tuple[float, float, float | None]]:
+        """Free stretches between accepted clips that the pick touches, the one it covers most
+        first, each with the start of the clip it had to avoid (None: it overlapped none)."""
+        gaps, lo = [], 0.0
+        for a, b in [*self.taken, (self.duration_s, self.duration_s)]:
+            if a - lo > EPS:
+                gaps.append((lo, a))
+            lo = max(lo, b)
+        other = next((t for t in self.taken if pick.start < t[1] - EPS and t[0] < pick.end - EPS),
+                     None)  # fmt: skip
+        touched = [
+            (min(pick.end, hi) - max(pick.start, lo), lo, hi)
+            for lo, hi in gaps
+            if min(pick.end, hi) - max(pick.start, lo) > EPS
+        ]
+        touched.sort(key=lambda g: -g[0])
+        return [(lo, hi, other[0] if other else None) for _, lo, hi in touched]
+
+    def _allowed(self, lo: float, hi: float) -> tuple[int, int]:
+        """Words wholly inside [lo, hi] that belong to no sentence another clip holds."""
+        first, last = self.idx.words_within(lo, hi)
+        taken = self.taken_sentences
+        while first <= last and self.idx.sentence_of[first] in taken:
+            first += 1
+        while last >= first and self.idx.sentence_of[last] in taken:
+            last -= 1
+        return first, last
+
+    def _fit(self, pick: Span, lo: float, hi: float) -> _Clip | Span | str:
+        idx, opts = self.idx, self.opts
+        pick = Span(max(lo, pick.start), min(hi, pick.end), pick.notes)
+        if not idx.starts:
+            span = pick._replace(notes=(*pick.notes, NO_TRANSCRIPT))
+            return fit_without_speech(idx.cuts, span, opts, lo, hi, "video")
+        first_allowed, last_allowed = self._allowed(lo, hi)
+        # The first allowed word that ends after the start: is any speech inside the pick?
+        j = max(first_allowed, bisect_right(idx.ends, pick.start))
+        if j > last_allowed or idx.starts[j] >= pick.end:
+            held = idx.first_inside(pick.start)
+            if held < len(idx.starts) and idx.starts[held] < pick.end:  # words, none free
+                return (
+                    f"its speech at {pick.start:.1f}-{pick.end:.1f} s belongs to sentences "
+                    "another clip holds"
+                )
+            beside, final = self._in_silence(pick, j, first_allowed, last_allowed, lo, hi)
+            if final:
+                return beside
+            pick = beside
+        return _choose(idx, self.cutter, pick, first_allowed, last_allowed, lo, hi, opts)
+
+    def _in_silence(
+        self, pick: Span, j: int, first_allowed: int, last_allowed: int, lo: float, hi: float
+    ) -> tuple[Span | str, bool]:
+        """A pick between words: cut it in that silence when the silence holds a clip (final),
+        else take the words beside it, the pick's new core (the pick was meant for them)."""
+        idx = self.idx
+        silence_lo = max(lo, idx.ends[j - 1] if j > 0 else 0.0)
+        silence_hi = min(hi, idx.starts[j] if j < len(idx.starts) else hi)
+        note = f"no speech between {pick.start:.1f} and {pick.end:.1f} s"
+        span = pick._replace(notes=(*pick.notes, note))
+        quiet = fit_without_speech(idx.cuts, span, self.opts, silence_lo, silence_hi, "silence")
+        a = j - 1 if j - 1 >= first_allowed else j
+        b = j if j <= last_allowed else j - 1
+        if isinstance(quiet, Span) or not first_allowed <= a <= b <= last_allowed:
+            return quiet, True
+        note += f"; took the words at {idx.starts[a]:.1f}-{idx.ends[b]:.1f} s beside it"
+        return Span(idx.starts[a], idx.ends[b], (*pick.notes, note)), False
 
 
-def _clamp(moment: Moment, duration_s: float) -> _Span | str:
+def _clamp(moment: Moment, duration_s: float) -> Span | str:
     start, end = moment.start_s, moment.end_s
     if not (math.isfinite(start) and math.isfinite(end)):
         return f"start ({start}) or end ({end}) is not a number"
@@ -185,286 +298,126 @@ def _clamp(moment: Moment, duration_s: float) -> _Span | str:
         notes.append(f"start clamped from {start:.2f} s to the video's start")
     if end > duration_s:
         notes.append(f"end clamped from {end:.2f} s to the video's end at {duration_s:.2f} s")
-    return _Span(max(0.0, start), min(duration_s, end), tuple(notes))
+    return Span(max(0.0, start), min(duration_s, end), tuple(notes))
 
 
-def _overlapping(span: _Span, taken: list[tuple[float, float]]) -> tuple[float, float] | None:
-    return next((t for t in taken if span.start < t[1] - EPS and t[0] < span.end - EPS), None)
-
-
-def _trim(
-    idx: _Index,
-    original: _Span,
-    repaired: _Span,
-    other: tuple[float, float],
-    taken: list[tuple[float, float]],
-    opts: MomentOptions,
-    duration_s: float,
-) -> _Span | str:
-    """Refit the moment inside a free stretch it touches, the one it covers most first."""
-    gaps, lo = [], 0.0
-    for a, b in [*taken, (duration_s, duration_s)]:
-        if a - lo > EPS:
-            gaps.append((lo, a))
-        lo = max(lo, b)
-    options = []
-    for lo, hi in gaps:
-        covered = min(original.end, hi) - max(original.start, lo)
-        fallback = min(repaired.end, hi) - max(repaired.start, lo)
-        if covered > EPS or fallback > EPS:
-            target = original if covered > EPS else repaired
-            inside = _Span(max(target.start, lo), min(target.end, hi), original.notes)
-            options.append((-covered, -fallback, lo, hi, inside))
-    for _, _, lo, hi, inside in sorted(options):
-        span = _fit(idx, inside, opts, lo, hi)
-        if isinstance(span, _Span):
-            note = f"trimmed to avoid the clip starting at {other[0]:.1f} s"
-            return span._replace(notes=(*span.notes, note))
-    return f"overlaps clip starting at {other[0]:.1f} s"
-
-
-def _fit(idx: _Index, span: _Span, opts: MomentOptions, lo: float, hi: float) -> _Span | str:
-    """Rules 2-5 for one moment, using only words that lie inside [lo, hi]."""
-    if not idx.starts:
-        span = span._replace(notes=(*span.notes, NO_TRANSCRIPT))
-        return _fit_without_speech(idx.cuts, span, opts, lo, hi, "video")
-    first_allowed, last_allowed = idx.words_within(lo, hi)
-    # The first allowed word that ends after the start: is any speech inside the moment?
-    j = max(first_allowed, bisect_right(idx.ends, span.start))
-    if j > last_allowed or idx.starts[j] >= span.end:
-        silence_lo = max(lo, idx.ends[j - 1] if j > 0 else 0.0)
-        silence_hi = min(hi, idx.starts[j] if j < len(idx.starts) else hi)
-        note = f"no speech between {span.start:.1f} and {span.end:.1f} s"
-        quiet = _fit_without_speech(
-            idx.cuts,
-            span._replace(notes=(*span.notes, note)),
-            opts,
-            silence_lo,
-            silence_hi,
-            "silence",
-        )
-        # Too little silence for a clip: the moment was meant for the speech beside it.
-        a = j - 1 if j - 1 >= first_allowed else j
-        b = j if j <= last_allowed else j - 1
-        if isinstance(quiet, _Span) or not first_allowed <= a <= b <= last_allowed:
-            return quiet
-        note += f"; took the words at {idx.starts[a]:.1f}-{idx.ends[b]:.1f} s beside it"
-        span, j = _Span(idx.starts[a], idx.ends[b], (*span.notes, note)), a
-    first, start_note = _snap_start(idx, span, first_allowed, last_allowed, j)
-    last, end_note = _snap_end(idx, span, first, last_allowed)
-    notes = (*span.notes, *(n for n in (start_note, end_note) if n))
-    return _fit_length(idx, first, last, notes, opts, lo, hi, span.start)
-
-
-def _moved(what: str, old: float, new: float, why: str) -> str | None:
-    delta = new - old
-    if abs(delta) < 0.005:
-        return None
-    return f"{what} moved {abs(delta):.2f} s {'earlier' if delta < 0 else 'later'} to {why}"
-
-
-def _snap_start(
-    idx: _Index, span: _Span, first_allowed: int, last_allowed: int, first_spoken: int
-) -> tuple[int, str | None]:
-    """Rule 2: a nearby sentence start, else the word containing (or after) the start."""
-    t = span.start
-    i = bisect_left(idx.sentence_starts, t)
-    near = [
-        idx.sentence_first[j]
-        for j in range(max(0, i - 2), min(len(idx.sentence_first), i + 2))
-        if first_allowed <= idx.sentence_first[j] <= last_allowed
-        and abs(idx.sentence_starts[j] - t) <= SNAP_S
-        and idx.sentence_starts[j] < span.end
-    ]
-    if near:
-        first = min(near, key=lambda k: abs(idx.starts[k] - t))
-        return first, _moved("start", t, idx.starts[first], "the sentence start")
-    why = "the start of the word it cut" if idx.starts[first_spoken] < t else "the next word"
-    return first_spoken, _moved("start", t, idx.starts[first_spoken], why)
-
-
-def _snap_end(idx: _Index, span: _Span, first: int, last_allowed: int) -> tuple[int, str | None]:
-    """Rule 2: a nearby sentence end, else a nearby pause, else the end of the word cut."""
-    t = span.end
-    i = bisect_left(idx.sentence_ends, t)
-    near = [
-        idx.sentence_last[j]
-        for j in range(max(0, i - 2), min(len(idx.sentence_last), i + 2))
-        if first <= idx.sentence_last[j] <= last_allowed and abs(idx.sentence_ends[j] - t) <= SNAP_S
-    ]
-    if near:
-        last = min(near, key=lambda k: abs(idx.ends[k] - t))
-        return last, _moved("end", t, idx.ends[last], "the sentence end")
-    lo_k = max(first, bisect_left(idx.ends, t - SNAP_S))
-    hi_k = min(last_allowed, bisect_right(idx.ends, t + SNAP_S) - 1)
-    pauses = [k for k in range(lo_k, hi_k + 1) if idx.gap_after(k) >= PAUSE_S]
-    if pauses:
-        last = min(pauses, key=lambda k: abs(idx.ends[k] - t))
-        return last, _moved("end", t, idx.ends[last], "a pause after a word")
-    last = min(last_allowed, max(first, bisect_left(idx.starts, t) - 1))
-    why = "the end of the word it cut" if idx.ends[last] > t else "the last word's end"
-    return last, _moved("end", t, idx.ends[last], why)
-
-
-def _clean_cut(cuts: list[float], t: float, radius: float, lo: float, hi: float) -> float | None:
-    """The scene cut nearest t within radius that lies in [lo, hi], if it is not t itself."""
-    i = bisect_left(cuts, t - radius)
-    near = [c for c in cuts[i : bisect_right(cuts, t + radius)] if lo <= c <= hi]
-    best = min(near, key=lambda c: abs(c - t), default=None)
-    return None if best is None or abs(best - t) < EPS else best
-
-
-def _fits(length: float, opts: MomentOptions) -> bool:
-    return opts.min_seconds <= length <= opts.max_seconds
-
-
-def _place(
-    idx: _Index, first: int, last: int, lo: float, hi: float, opts: MomentOptions
-) -> tuple[_Span, bool]:
-    """Rules 3-4: padded times for words first..last, on a clean scene cut where one is near.
-
-    The bool says whether the length fits; a cut is skipped if taking it would break the length.
-    """
-    start = max(lo, idx.starts[first] - min(PAD_BEFORE_S, idx.gap_before(first) / 2))
-    end = min(hi, idx.ends[last] + min(PAD_AFTER_S, idx.gap_after(last) / 2))
-    pad = (
-        f"padded {idx.starts[first] - start:.2f} s before the first word "
-        f"and {end - idx.ends[last]:.2f} s after the last"
-    )
-    # A clean cut lies in the gap between the clip's edge word and its outside neighbour.
-    prev_end = idx.ends[first - 1] if first > 0 else 0.0
-    next_start = idx.starts[last + 1] if last + 1 < len(idx.starts) else hi
-    start_cut = _clean_cut(idx.cuts, start, CUT_S, max(lo, prev_end), idx.starts[first])
-    end_cut = _clean_cut(idx.cuts, end, CUT_S, idx.ends[last], min(hi, next_start))
-    starts: list[tuple[float, str | None]] = [(start, None)]
-    if start_cut is not None:
-        starts.insert(0, (start_cut, f"start moved onto the scene cut at {start_cut:.2f} s"))
-    ends: list[tuple[float, str | None]] = [(end, None)]
-    if end_cut is not None:
-        ends.insert(0, (end_cut, f"end moved onto the scene cut at {end_cut:.2f} s"))
-    for s, start_note in starts:
-        for e, end_note in ends:
-            if _fits(e - s, opts):
-                notes = tuple(n for n in (pad, start_note, end_note) if n)
-                return _Span(s, e, notes), True
-    return _Span(start, end, (pad,)), False
-
-
-def _boundary_words(idx: _Index, kind: str, side: str, lo_k: int, hi_k: int) -> list[int]:
-    """Word indexes in [lo_k, hi_k] that start (side="start") or end a sentence or a pause."""
-    if lo_k > hi_k:
-        return []
-    sentence = idx.sentence_first if side == "start" else idx.sentence_last
-    found = set(sentence[bisect_left(sentence, lo_k) : bisect_right(sentence, hi_k)])
-    if kind != "sentence":
-        gap = idx.gap_before if side == "start" else idx.gap_after
-        found.update(k for k in range(lo_k, hi_k + 1) if kind == "word" or gap(k) >= PAUSE_S)
-    return sorted(found)
-
-
-def _fit_length(
-    idx: _Index,
-    first: int,
-    last: int,
-    notes: tuple[str, ...],
-    opts: MomentOptions,
+def _choose(
+    idx: WordIndex,
+    cutter: Cutter,
+    pick: Span,
+    first_allowed: int,
+    last_allowed: int,
     lo: float,
     hi: float,
-    where: float,
-) -> _Span | str:
-    """Rule 5: shorten to an earlier sentence/pause end, or grow by whole sentences/phrases.
+    opts: MomentOptions,
+) -> _Clip | str:
+    """Sentence edges if any pair fits the length, else clause or pause edges, else words.
+    Within one level: fewest lesser edges, then cuts in pauses, then the least movement."""
+    reach = opts.max_seconds + 2 * MAX_LEAD_S
+    a_lo = max(first_allowed, bisect_left(idx.starts, pick.start - reach))
+    a_hi = min(last_allowed, bisect_left(idx.starts, pick.end) - 1)
+    b_lo = max(first_allowed, bisect_right(idx.ends, pick.start))
+    b_hi = min(last_allowed, bisect_right(idx.ends, pick.end + reach) - 1)
+    for level in (0, 1, 2):
+        starts = [k for k in range(a_lo, a_hi + 1) if RANK[idx.start_kind[k]] <= level]
+        ends = [k for k in range(b_lo, b_hi + 1) if RANK[idx.end_kind[k]] <= level]
+        best = _best_pair(idx, cutter, pick, starts, ends, lo, hi, opts)
+        if best is not None:
+            return best
+    return _no_fit(idx, pick, a_lo, b_hi, opts)
 
-    Word boundaries are the last resort either way: a clip cut between two words beats none.
-    """
-    span, ok = _place(idx, first, last, lo, hi, opts)
-    if ok:
-        return span._replace(notes=(*notes, *span.notes))
-    first_allowed, last_allowed = idx.words_within(lo, hi)
+
+def _cost(idx: WordIndex, pick: Span, a: int, b: int) -> float:
+    start, end = idx.starts[a], idx.ends[b]
+    out = max(0.0, pick.start - start) + max(0.0, end - pick.end)
+    inward = max(0.0, start - pick.start) + max(0.0, pick.end - end)
+    return round(out + INWARD_COST * inward, 6)
+
+
+def _best_pair(
+    idx: WordIndex,
+    cutter: Cutter,
+    pick: Span,
+    starts: list[int],
+    ends: list[int],
+    lo: float,
+    hi: float,
+    opts: MomentOptions,
+) -> _Clip | None:
+    # Cuts lie up to MAX_LEAD_S outside the words' times and TOLERANCE_S inside them.
+    shortest = opts.min_seconds - 2 * MAX_LEAD_S
+    longest = opts.max_seconds + 2 * TOLERANCE_S
+    pairs = [
+        (RANK[idx.start_kind[a]] + RANK[idx.end_kind[b]], _cost(idx, pick, a, b),
+         abs(idx.starts[a] - pick.start), a, b)
+        for a in starts
+        for b in ends
+        if a <= b and shortest <= idx.ends[b] - idx.starts[a] <= longest
+    ]  # fmt: skip
+    pairs.sort()
+    best: tuple | None = None
+    for rank, cost, start_move, a, b in pairs:
+        if best is not None and (rank, 0, cost, start_move) >= best[0]:
+            break  # sorted: nothing later can beat it
+        edges = _fit_pair(cutter, a, b, lo, hi, opts)
+        if edges is None:
+            continue
+        weak = sum(max(0.0, WEAK_PAUSE_S - e.cut.pause_s) for e in edges if e.cut is not None)
+        key = (rank, sum(e.voiced for e in edges), cost + SHORT_PAUSE_COST * weak, start_move)
+        if best is None or key < best[0]:
+            best = (key, a, b, edges)
+    if best is None:
+        return None
+    _, a, b, (start, end) = best
+    return _Clip(a, b, start, end, (*pick.notes, *_notes(idx, pick, a, b, start, end, opts)))
+
+
+def _fit_pair(
+    cutter: Cutter, a: int, b: int, lo: float, hi: float, opts: MomentOptions
+) -> tuple[Edge, Edge] | None:
+    """The cuts for words a..b, on scene cuts where that keeps the length in range."""
+    for start in cutter.start_options(a, lo, hi):
+        for end in cutter.end_options(b, lo, hi):
+            if opts.min_seconds <= end.t - start.t <= opts.max_seconds:
+                return start, end
+    return None
+
+
+def _notes(
+    idx: WordIndex, pick: Span, a: int, b: int, start: Edge, end: Edge, opts: MomentOptions
+) -> list[str]:
+    too_long, too_short = pick.length > opts.max_seconds, pick.length < opts.min_seconds
+    why = f" to fit {opts.max_seconds:g} s" if too_long else ""
+    if too_short:
+        why = f" to take in more {idx.end_kind[b]}s to reach {opts.min_seconds:g} s"
+    # The length is why an edge moved only where it moved the way the length needed.
+    start_why = why if (start.t < pick.start) == too_short else ""
+    end_why = why if (end.t > pick.end) == too_short else ""
+    notes = [
+        moved("start", pick.start, start.t, _START_LABEL[idx.start_kind[a]] + start_why),
+        moved("end", pick.end, end.t, _END_LABEL[idx.end_kind[b]] + end_why),
+        start.note,
+        end.note,
+    ]
+    if start.cut is None:
+        notes.append(f"padded {idx.starts[a] - start.t:.2f} s before the first word and "
+                     f"{end.t - idx.ends[b]:.2f} s after the last")  # fmt: skip
+    for what, edge in (("start", start), ("end", end)):
+        if edge.voiced:
+            level, speech = edge.cut.level_db, edge.cut.speech_db
+            notes.append(f"no pause at the {what}: cut where it is quietest ({level:.0f} dB, "
+                         f"speech around it {speech:.0f} dB)")  # fmt: skip
+    return [n for n in notes if n]
+
+
+def _no_fit(idx: WordIndex, pick: Span, a_lo: int, b_hi: int, opts: MomentOptions) -> str:
     limits = f"clips must be {opts.min_seconds:g}-{opts.max_seconds:g} s"
-    if span.length > opts.max_seconds:
-        for kind in ("sentence", "pause", "word"):
-            for k in reversed(_boundary_words(idx, kind, "end", first, last - 1)):
-                shorter, ok = _place(idx, first, k, lo, hi, opts)
-                if ok:
-                    why = f"{_LABELS[kind]} to fit {opts.max_seconds:g} s"
-                    note = _moved("end", span.end, shorter.end, why)
-                    return shorter._replace(notes=(*notes, *shorter.notes, *filter(None, [note])))
-                if shorter.length < opts.min_seconds:
-                    break
-        return (
-            f"cannot shorten the {span.length:.1f} s clip at {where:.1f} s without cutting "
-            f"a word; {limits}"
-        )
-    # Too short: following sentences first, then preceding ones; then phrases, then words.
-    reach = opts.max_seconds + PAD_BEFORE_S + PAD_AFTER_S
-    earliest = max(first_allowed, bisect_left(idx.starts, idx.ends[last] - reach))
-    latest = min(last_allowed, bisect_right(idx.ends, idx.starts[first] + reach) - 1)
-    most = span.length
-    for kind in ("sentence", "pause", "word"):
-        starts = [first, *reversed(_boundary_words(idx, kind, "start", earliest, first - 1))]
-        ends = [last, *_boundary_words(idx, kind, "end", last + 1, latest)]
-        for a in starts:
-            for b in ends:
-                longer, ok = _place(idx, a, b, lo, hi, opts)
-                if ok:
-                    why = f"take in more {kind}s to reach {opts.min_seconds:g} s"
-                    moves = (
-                        _moved("start", span.start, longer.start, why),
-                        _moved("end", span.end, longer.end, why),
-                    )
-                    return longer._replace(notes=(*notes, *longer.notes, *filter(None, moves)))
-                if longer.length > opts.max_seconds:
-                    break
-                most = max(most, longer.length)
-            else:
-                continue
-            if b == last:  # this start alone is already too long: earlier ones are longer
-                break
-    return f"only {most:.1f} s of speech around {where:.1f} s; {limits}"
-
-
-def _fit_without_speech(
-    cuts: list[float], span: _Span, opts: MomentOptions, lo: float, hi: float, what: str
-) -> _Span | str:
-    """Rule 7: no words to respect, so only the video's edges, the length and scene cuts."""
-    limits = f"clips must be {opts.min_seconds:g}-{opts.max_seconds:g} s"
-    if hi - lo < opts.min_seconds:
-        return f"only {hi - lo:.1f} s of {what} between {lo:.1f} and {hi:.1f} s; {limits}"
-    notes = list(span.notes)
-    start, end = max(lo, span.start), min(hi, span.end)
-    cut = _clean_cut(cuts, start, SNAP_S, lo, end)
-    if cut is not None:
-        notes.append(f"start moved onto the scene cut at {cut:.2f} s")
-        start = cut
-    cut = _clean_cut(cuts, end, SNAP_S, start, hi)
-    if cut is not None:
-        notes.append(f"end moved onto the scene cut at {cut:.2f} s")
-        end = cut
-    old_start, old_end = start, end
-    if end - start > opts.max_seconds:
-        near = [c for c in cuts if start + opts.min_seconds <= c <= start + opts.max_seconds]
-        end = near[-1] if near else start + opts.max_seconds
-    elif end - start < opts.min_seconds:
-        near = [
-            c for c in cuts if start + opts.min_seconds <= c <= min(hi, start + opts.max_seconds)
-        ]
-        end = near[0] if near else min(hi, start + opts.min_seconds)
-        if end - start < opts.min_seconds:
-            near = [
-                c for c in cuts if max(lo, end - opts.max_seconds) <= c <= end - opts.min_seconds
-            ]
-            start = near[-1] if near else end - opts.min_seconds
-    # start + length can land a rounding error outside the range; step back by the last bit.
-    for _ in range(4):
-        if end - start > opts.max_seconds:
-            end = math.nextafter(end, start)
-        elif end - start < opts.min_seconds:
-            start, end = max(lo, math.nextafter(start, -math.inf)), math.nextafter(end, hi)
-    why = f"fit {opts.min_seconds:g}-{opts.max_seconds:g} s"
-    notes += filter(
-        None, (_moved("start", old_start, start, why), _moved("end", old_end, end, why))
-    )
-    return _Span(start, end, tuple(notes))
+    if a_lo > b_hi:
+        return f"no free speech around {pick.start:.1f} s; {limits}"
+    most = idx.ends[b_hi] - idx.starts[a_lo] + PAD_BEFORE_S + PAD_AFTER_S
+    if most < opts.min_seconds:
+        return f"only {most:.1f} s of speech around {pick.start:.1f} s; {limits}"
+    return f"no cut between words gives a clip around {pick.start:.1f} s; {limits}"
 
 
 @task(name="boundaries", task_run_name="boundaries")
@@ -474,6 +427,9 @@ def boundaries(
     scene_cuts: list[float],
     duration_s: float,
     opts: MomentOptions,
+    media: MediaInfo | None = None,
 ) -> tuple[list[RepairedMoment], list[DroppedMoment]]:
-    """Cheap and deterministic: not cached, so the manifest always shows today's rules."""
-    return repair_moments(moments, transcript, scene_cuts, duration_s, opts)
+    """Cheap and deterministic: not cached, so the manifest always shows today's rules.
+    `media` finds the audio envelope transcription stored (or makes it again)."""
+    envelope = load_envelope(media, get_settings().cache_dir) if media is not None else None
+    return repair_moments(moments, transcript, scene_cuts, duration_s, opts, envelope)

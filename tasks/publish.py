@@ -21,6 +21,7 @@ CSV_COLUMNS = [
     "index", "start", "end", "duration", "score", "title", "hook", "hashtags",
     "description_tiktok", "description_instagram", "reason", "source", "file", "thumbnail",
     "starts_inside_word", "ends_inside_word", "ends_on_sentence_end", "start_to_scene_cut_s",
+    "start_on", "end_on", "start_cut_level_db", "end_cut_level_db",
 ]  # fmt: skip
 
 

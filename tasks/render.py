@@ -1,9 +1,11 @@
 """Stage 7, render: exactly one ffmpeg encode per clip, straight from the source video.
 
 One command seeks to the clip, applies the reframe plan (a per-scene 9:16 crop, or a blurred
-background "fit" layout), scales to 1080x1920, normalises loudness, encodes H.264 + AAC with
-`+faststart`, and writes the thumbnail from the same decoded frames. Later stages (captions, a
-hook title, effects) join this graph as extra video filters, never as a second encode.
+background "fit" layout), scales to 1080x1920, fades the audio in and out over a few ms (so a
+cut never clicks, even in a pause that is not digital silence), normalises loudness, encodes
+H.264 + AAC with `+faststart`, and writes the thumbnail from the same decoded frames. Later
+stages (captions, a hook title, effects) join this graph as extra filters, never as a second
+encode.
 
 Only numbers computed here ever reach the filter graph: no user or model text.
 """
@@ -23,7 +25,7 @@ from reelflow.media import ffmpeg_path, file_input, run_tool
 from reelflow.models import ClipFile, CropKey, CropSegment, MediaInfo, ReframePlan
 from reelflow.settings import get_settings
 
-VERSION = "render-2"
+VERSION = "render-3"  # 2: audio fades at both ends; 3: cut clips end with their content
 OUT_W, OUT_H = 1080, 1920
 
 
@@ -36,6 +38,9 @@ class RenderOptions(BaseModel):
     loudness_lufs: float = Field(-14.0, le=-5, ge=-40, description="Target integrated loudness.")
     max_fps: float = Field(60.0, gt=0, description="Sources above this are resampled down.")
     thumbnail_at_s: float = Field(1.0, ge=0, description="Thumbnail time from the clip start.")
+    fade_s: float = Field(
+        0.005, ge=0, le=0.1, description="Audio fade in and out at the clip's ends; 0: none."
+    )
 
     @classmethod
     def from_settings(cls) -> RenderOptions:
@@ -143,6 +148,7 @@ def filter_graph(
     )
     audio_in = "[0:a:0]" if media.has_audio else "[1:a]"
     audio_in += "".join(f"{f}," for f in audio_extra or [])
+    audio_in += _fades(opts.fade_s, duration)
     # loudnorm works in 100 ms blocks and can drop a last partial one: pad to the clip's
     # length, so sound and picture end together.
     parts.append(
@@ -150,6 +156,17 @@ def filter_graph(
         f"aresample=48000,aformat=channel_layouts=stereo,apad=whole_dur={duration:.3f}[aout]"
     )
     return ";".join(parts)
+
+
+def _fades(fade_s: float, duration: float) -> str:
+    """Fade in from the clip's first sample and out to its last, on the output's timeline
+    (after any silence cuts, which fade their own pieces)."""
+    if fade_s <= 0 or duration <= 2 * fade_s:
+        return ""
+    return (
+        f"afade=t=in:st=0:d={fade_s:.4f}:curve=tri,"
+        f"afade=t=out:st={duration - fade_s:.4f}:d={fade_s:.4f}:curve=tri,"
+    )
 
 
 def _layout_chain(seg: CropSegment, plan: ReframePlan, label: str, *, whole: bool) -> str:

