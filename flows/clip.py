@@ -22,12 +22,13 @@ from reelflow.models import MediaInfo, ReframePlan, RepairedMoment, Transcript
 from reelflow.secrets import delete_key_block_hook
 from reelflow.settings import get_settings
 from tasks.boundaries import boundaries
+from tasks.face_tracks import face_tracks
 from tasks.ingest import ingest_task
 from tasks.look import look_entry, look_for_clip
 from tasks.moment_options import MomentOptions
 from tasks.moments import MomentPicks, fill, minimum_clips, moments_task
 from tasks.publish import clip_entry, place_clip, publish
-from tasks.reframe import reframe
+from tasks.reframe import clip_words, reframe
 from tasks.render import VERSION as RENDER_VERSION
 from tasks.render import RenderOptions, render
 from tasks.scenes import scenes
@@ -96,9 +97,11 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
         raise NoMoments(_no_moments_reason(transcript.words, dropped, opts))
 
     progress.stage_started("reframe", planned=len(kept))
+    spans = [(item.moment.start_s, item.moment.end_s) for item in kept]
+    tracks = face_tracks(media, spans)  # one pass over the video for every clip
     plans = [
-        reframe.submit(media, i, item.moment.start_s, item.moment.end_s, cuts)
-        for i, item in enumerate(kept, start=1)
+        reframe.submit(media, i, s, e, cuts, tracks.within(s, e), clip_words(transcript, s, e))
+        for i, (s, e) in enumerate(spans, start=1)
     ]
     plans = [plan.result() for plan in plans]
     progress.stage_started("render")
@@ -183,7 +186,7 @@ def _render_all(
         look = look_for_clip(request.look(), i, transcript, m.start_s, m.end_s, m.hook,
                              plan, media, request.provider, request.gemini_key_block,
                              progress.warn)  # fmt: skip
-        key = stable_hash(RENDER_VERSION, media.sha256, m.start_s, m.end_s, opts, look.key)
+        key = stable_hash(RENDER_VERSION, media.sha256, m.start_s, m.end_s, opts, look.key, plan)
         out, thumb = cache / f"{key}.mp4", cache / f"{key}.jpg"
         task = refresh_if_missing(render, out, thumb)
         future = task.submit(media, i, m.start_s, m.end_s, plan, str(out), str(thumb), opts,

@@ -177,7 +177,7 @@ def _reframe_plan(clip: dict, media: MediaInfo, index: int) -> ReframePlan:
 
 def _render(media: MediaInfo, index: int, start: float, end: float, plan, look: ClipLook):
     opts = RenderOptions.from_settings()
-    key = stable_hash(RENDER_VERSION, media.sha256, start, end, opts, look.key)
+    key = stable_hash(RENDER_VERSION, media.sha256, start, end, opts, look.key, plan)
     cache = get_settings().cache_dir / "renders"
     out, thumb = cache / f"{key}.mp4", cache / f"{key}.jpg"
     task = refresh_if_missing(render, out, thumb)
