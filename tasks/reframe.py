@@ -154,7 +154,12 @@ class ReframeOptions(BaseModel):
         description="Word times are widened by this much (whisper's are a little early or late).",
     )
     speech_join_s: float = Field(0.3, ge=0, description="Pauses shorter than this are speech.")
-    turn_window_s: float = Field(1.0, gt=0, description="Speech is judged in windows this long.")
+    turn_window_s: float = Field(
+        0.6,
+        gt=0,
+        description="Who speaks is judged on the mouth motion of this long around "
+        "each moment (never across a pause).",
+    )
     switch_lead_s: float = Field(
         0.2, ge=0, description="The cut to a new speaker comes this long before their first word."
     )
@@ -308,7 +313,7 @@ class _Planner:
         self.crop_w, self.crop_h = crop_size(width, height)
         self.rules = SpeakerRules(
             min_motion=opts.min_mouth_motion, switch_ratio=opts.switch_ratio,
-            min_turn_s=opts.min_turn_s, window_s=opts.turn_window_s,
+            min_turn_s=opts.min_turn_s, window_s=opts.turn_window_s, step_s=1 / fps,
             switch_lead_s=opts.switch_lead_s, solo_min_s=opts.solo_min_s,
             min_shot_s=opts.min_shot_s,
         )  # fmt: skip

@@ -71,7 +71,7 @@ def plan_axis(
 def _simulate(ahead: np.ndarray, x: float, dt: float, limits: CameraLimits, low, high) -> list:
     v, moving = 0.0, False
     settle = max(1.0, limits.dead_zone * 0.15)
-    rest_speed = limits.max_accel * dt * 1.5
+    rest_speed = limits.max_accel * dt  # stopping from below this is one ordinary step
     out = []
     for goal in ahead:
         if not moving and abs(goal - x) > limits.dead_zone:

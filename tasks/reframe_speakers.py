@@ -29,7 +29,8 @@ class SpeakerRules:
     min_motion: float  # mouth motion (gray levels) below which nobody is judged to talk
     switch_ratio: float  # a new speaker must move their mouth this many times the current one
     min_turn_s: float  # shorter speaker changes are noise
-    window_s: float  # speech is judged in windows about this long
+    window_s: float  # mouth motion is averaged over this long around each moment
+    step_s: float  # the speaker is judged this often
     switch_lead_s: float  # the cut to a new speaker comes this long before their first word
     solo_min_s: float  # a turn this long gets a shot of its own; shorter ones alternate
     min_shot_s: float  # no shot is shorter than this
@@ -120,22 +121,28 @@ def speaker_turns(
     end_s: float,
     rules: SpeakerRules,
 ) -> list[tuple[float, float, int | None]]:
-    """Voiced windows of the scene [start_s, end_s) with the judged speaker (an index into
-    `people`, BOTH, or None when nobody's mouth says), runs of one speaker joined."""
+    """Voiced stretches of the scene [start_s, end_s) with the judged speaker (an index into
+    `people`, BOTH, or None when nobody's mouth says), runs of one speaker joined.
+
+    Judged every `step_s` on the mouth motion around that moment (`window_s` wide), never
+    reaching across a pause: the next speaker's first words must not leak into this one's."""
     windows: list[tuple[float, float, int | None]] = []
     current: int | None = None
+    half = rules.window_s / 2
     for a, b in regions:
         a, b = max(a, start_s), min(b, end_s)
         if b - a <= 0:
             continue
-        n = max(1, round((b - a) / rules.window_s))
+        n = max(1, round((b - a) / rules.step_s))
         edges = np.linspace(a, b, n + 1)
         for lo, hi in itertools.pairwise(edges):
-            label = _judge([p.mean_motion(lo, hi) for p in people], current, rules)
+            mid = (lo + hi) / 2
+            w0, w1 = max(a, mid - half), min(b, mid + half)
+            label = _judge([p.mean_motion(w0, w1) for p in people], current, rules)
             windows.append((float(lo), float(hi), label))
             if label is not None:
                 current = label
-    return _drop_blips(_join(windows), rules.min_turn_s)
+    return _join(_drop_blips(_join(windows), rules.min_turn_s))
 
 
 def _judge(scores: list[float], current: int | None, rules: SpeakerRules) -> int | None:
