@@ -230,8 +230,9 @@ def make_pan(out: Path, rest_s: float = 3.0, move_s: float = 16.0, speed: float 
 
 def _pairs(footage: Footage, clip: Path, start_s: float, duration_s: float, fps: float,
            out_size: tuple[int, int]):  # fmt: skip
-    """(clip time, source frame, output frame) at `fps`, decoded at the same instants."""
-    src = iter_frames(footage.path, width=W, height=H, fps=fps, start_s=start_s,
+    """(clip time, source frame at half size, output frame) at `fps`, decoded at the same
+    instants."""
+    src = iter_frames(footage.path, width=W // 2, height=H // 2, fps=fps, start_s=start_s,
                       duration_s=duration_s, gray=True)  # fmt: skip
     out = iter_frames(clip, width=out_size[0], height=out_size[1], fps=fps, gray=False)
     for k, (s, o) in enumerate(zip(src, out, strict=False)):
@@ -239,19 +240,20 @@ def _pairs(footage: Footage, clip: Path, start_s: float, duration_s: float, fps:
 
 
 def crop_offsets(footage: Footage, clip: Path, start_s: float, duration_s: float, fps=5.0):
-    """Where each output frame's window sits in the source: (t, left x, match score). A
-    split or fit frame matches poorly (score < 0.8)."""
-    crop_w = round(H * 1080 / 1920)
+    """Where each output frame's window sits in the source: (t, left x in source pixels,
+    match score), matched at half size (so x is even). A split or fit frame matches poorly
+    (score < 0.8)."""
+    crop_w = round(H / 2 * 1080 / 1920)
     out = []
-    for t, src, frame in _pairs(footage, clip, start_s, duration_s, fps, (crop_w, H)):
+    for t, src, frame in _pairs(footage, clip, start_s, duration_s, fps, (crop_w, H // 2)):
         gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
         res = cv2.matchTemplate(src, gray, cv2.TM_CCOEFF_NORMED)
         _, score, _, loc = cv2.minMaxLoc(res)
-        out.append((t, loc[0], score))
+        out.append((t, 2 * loc[0], score))
     return out
 
 
-def output_faces(footage: Footage, clip: Path, start_s: float, duration_s: float, fps=4.0):
+def output_faces(footage: Footage, clip: Path, start_s: float, duration_s: float, fps=3.0):
     """Per sampled output frame: (t, [(person or None, scale)]): each face found in the
     output, traced back to the source person it shows (by matching the face into the
     source frame), and how much larger it is shown than in the source."""
@@ -268,24 +270,24 @@ def output_faces(footage: Footage, clip: Path, start_s: float, duration_s: float
 
 
 def _trace(footage, t_src, src, gray, f, out_scale):
-    """(person, scale) for one face found in an output frame."""
+    """(person, scale) for one face found in an output frame; `src` is at half size."""
     truth = [footage.box(p, t_src) for p in range(len(footage.boxes))]
     heights = [b[3] for b in truth if b is not None]
     if not heights:
         return None, 0.0
     scale = f.h * out_scale / float(np.median(heights))  # output px (1920 high) per source px
-    k = heights[0] / f.h  # source px per analysed output px
+    k = heights[0] / 2 / f.h  # half-size source px per analysed output px
     x0, y0 = max(0, int(f.x)), max(0, int(f.y))
     patch = gray[y0 : int(f.y + f.h), x0 : int(f.x + f.w)]
     size = (max(8, round(patch.shape[1] * k)), max(8, round(patch.shape[0] * k)))
-    if patch.size == 0 or size[0] >= W or size[1] >= H:
+    if patch.size == 0 or size[0] >= src.shape[1] or size[1] >= src.shape[0]:
         return None, scale
     patch = cv2.resize(patch, size, interpolation=cv2.INTER_AREA)
     res = cv2.matchTemplate(src, patch, cv2.TM_CCOEFF_NORMED)
     _, score, _, loc = cv2.minMaxLoc(res)
     if score < 0.5:
         return None, scale
-    cx, cy = loc[0] + size[0] / 2, loc[1] + size[1] / 2
+    cx, cy = 2 * (loc[0] + size[0] / 2), 2 * (loc[1] + size[1] / 2)
     best, dist = None, float("inf")
     for p, b in enumerate(truth):
         if b is not None:
