@@ -258,6 +258,7 @@ def iter_frames(
 def _read_frames(args: list[str], shape: tuple[int, ...], timeout_s: float) -> Iterator[np.ndarray]:
     frame_bytes = int(np.prod(shape))
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=tool_env())
+    _grow_pipe(proc.stdout, 8 * frame_bytes)
     timer = _kill_after(proc, timeout_s)
     try:
         while True:
@@ -270,6 +271,17 @@ def _read_frames(args: list[str], shape: tuple[int, ...], timeout_s: float) -> I
         proc.kill()
         proc.wait()
         timer.cancel()
+
+
+def _grow_pipe(pipe, size: int) -> None:
+    """Let ffmpeg decode a few frames ahead while the reader works on one: the default 64 KiB
+    pipe holds less than one frame, so decoding and analysis would take turns."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, min(size, 1 << 20))
+    except (ImportError, AttributeError, OSError):
+        pass  # not Linux, or above the system's limit: only slower
 
 
 def _kill_after(proc: subprocess.Popen, seconds: float):

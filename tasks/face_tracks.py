@@ -1,7 +1,7 @@
 """Face tracks: who is where over time in the clips of a job, and how much each mouth moves.
 
 One pass over the video per job, not per clip: the clips' spans are merged (overlapping or
-close ones become one range) and each range is decoded once, small (320 px wide by default)
+close ones become one range) and each range is decoded once, small (256 px wide by default)
 and at a few frames per second, skipping the frames no other frame refers to. CenterFace
 (reelflow/faces.py) runs on every `detect_every`-th of those frames; detections are linked
 into tracks by centre distance relative to the face's size (an IoU-like test that does not
@@ -41,18 +41,18 @@ class FaceTrackOptions(BaseModel):
         "between consecutive ones: 8 resolves syllables).",
     )
     detect_every: int = Field(
-        4,
+        5,
         ge=1,
         le=30,
-        description="Faces are detected on every Nth analysed frame (2 per "
+        description="Faces are detected on every Nth analysed frame (1.6 per "
         "second by default) and interpolated between: detection is the costly part.",
     )
     analysis_width: int = Field(
-        320,
+        256,
         ge=64,
         le=1920,
         description="Analysis frames are this wide (aspect kept); "
-        "CenterFace still finds faces about 12 px tall.",
+        "CenterFace still finds faces about 12 px tall (5% of a 16:9 frame's height).",
     )
     min_face_score: float = Field(0.5, ge=0.05, le=1, description="Detector confidence floor.")
     min_face_height: float = Field(
