@@ -180,7 +180,7 @@ def crop_size(width: int, height: int) -> tuple[int, int]:
 
 def pane_size(width: int, height: int, face_h: float, ratio: float) -> tuple[int, int]:
     """A split pane's window: 9:8 (one half of 1080x1920), `ratio` face heights tall."""
-    h = min(float(height), max(face_h * ratio, height / 4))
+    h = min(float(height), max(face_h * ratio, height / 3))  # at most 4x up in a 1080 px half
     w = h * 9 / 8
     if w > width:
         w, h = width, width * 8 / 9
@@ -351,6 +351,10 @@ class _Planner:
             return _Decision([], [], [], faces, "no steady face")
         set_baselines(people, regions)
         turns = speaker_turns(people, regions, start, end, self.rules)
+        if len(people) == 1:
+            # The only face on screen is taken to be the one talking, though a still mouth
+            # (a photo, a listener to someone off screen) cannot say so.
+            turns = [(a, b, 0 if label is None else label) for a, b, label in turns]
         return _Decision(people, self._shots(people, turns, start, end), turns, faces)
 
     def _people(self, pieces, frames: float) -> list[Person]:

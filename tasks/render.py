@@ -1,7 +1,8 @@
 """Stage 7, render: exactly one ffmpeg encode per clip, straight from the source video.
 
-One command seeks to the clip, applies the reframe plan (a per-scene 9:16 crop, or a blurred
-background "fit" layout), scales to 1080x1920, normalises loudness, encodes H.264 + AAC with
+One command seeks to the clip, applies the reframe plan (per shot: a 9:16 crop whose position
+follows the plan's keys, two stacked face windows, or a blurred background "fit" layout),
+scales to 1080x1920, normalises loudness, encodes H.264 + AAC with
 `+faststart`, and writes the thumbnail from the same decoded frames. Later stages (captions, a
 hook title, effects) join this graph as extra video filters, never as a second encode.
 

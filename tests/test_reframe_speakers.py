@@ -197,3 +197,11 @@ def test_moving_speaker_is_followed_and_report_measures_the_pan():
     assert p.report.speaker_in_frame >= 0.95
     assert 30 <= p.report.crop_speed_median_px_s <= 60
     assert p.report.crop_speed_max_px_s <= 0.6 * CROP_W + 1
+
+
+def test_a_lone_face_is_taken_for_the_speaker_even_with_a_still_mouth():
+    p = plan([track(10, lambda t: 640.0)], [(0.5, 9.5)], 10.0)
+    assert [(s.layout, s.person) for s in p.segments] == [("crop", 0)]
+    assert p.report.speaker_known_s == pytest.approx(p.report.speech_s)
+    assert p.report.speech_s > 8
+    assert p.report.speaker_in_frame == 1.0
