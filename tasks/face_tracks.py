@@ -3,7 +3,7 @@
 One pass over the video per job, not per clip: the clips' spans are merged (overlapping or
 close ones become one range) and each range is decoded once, small (256 px wide by default)
 and at a few frames per second, skipping the frames no other frame refers to. CenterFace
-(reelflow/faces.py) runs on every `detect_every`-th of those frames; detections are linked
+(reelflow/faces.py) runs once a second and at once after a cut; detections are linked
 into tracks by centre distance relative to the face's size (an IoU-like test that does not
 fail for small, fast faces), and boxes are interpolated in between. On every analysed frame
 each track gets a mouth-motion figure: the mean frame difference in the lower face minus
@@ -41,11 +41,17 @@ class FaceTrackOptions(BaseModel):
         "between consecutive ones: 8 resolves syllables).",
     )
     detect_every: int = Field(
-        5,
+        8,
         ge=1,
-        le=30,
-        description="Faces are detected on every Nth analysed frame (1.6 per "
-        "second by default) and interpolated between: detection is the costly part.",
+        le=60,
+        description="Faces are detected on every Nth analysed frame (once a second by "
+        "default) and interpolated between: detection is the costly part.",
+    )
+    cut_change: float = Field(
+        10.0,
+        gt=0,
+        description="A frame that differs from the one before by more than this (mean gray "
+        "levels) is a cut: faces are detected on it at once, not up to a second later.",
     )
     analysis_width: int = Field(
         256,
@@ -63,13 +69,13 @@ class FaceTrackOptions(BaseModel):
         "(crowds, posters) are ignored.",
     )
     max_jump: float = Field(
-        1.0,
+        1.5,
         gt=0,
         description="A detection whose centre is within this many face widths of "
         "a track's last box (and of similar size) continues that track.",
     )
     max_gap_s: float = Field(
-        1.0, ge=0, description="A track survives missed detections for this long."
+        2.0, ge=0, description="A track survives missed detections for this long."
     )
     merge_gap_s: float = Field(
         5.0,
@@ -170,14 +176,19 @@ def track_faces(
         frames = iter_frames(video_path, width=aw, height=ah, fps=opts.analysis_fps,
                              start_s=start, duration_s=end - start, timeout_s=timeout,
                              skip_nonref=True)  # fmt: skip
+        since, prev = opts.detect_every, None
         # ffmpeg's fps filter emits frame i for time i/fps after the seek point.
         for i, frame in enumerate(frames):
             t = start + i / opts.analysis_fps
             gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-            if i % opts.detect_every == 0:
+            cut = prev is not None and cv2.absdiff(prev, gray).mean() > opts.cut_change
+            if since >= opts.detect_every or cut:
                 tracker.detections(t, gray, detector.detect(frame, threshold=opts.min_face_score))
+                since = 0
             else:
                 tracker.frame(t, gray)
+            since += 1
+            prev = gray
         tracker.end_range()
     return FaceTracks(width=width, height=height, fps=opts.analysis_fps, spans=ranges,
                       tracks=tracker.finished(), options=opts)  # fmt: skip
