@@ -7,7 +7,7 @@ RUN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 
-.PHONY: demo test test-fast bench lint sync sample up clean
+.PHONY: demo test test-fast test-stack bench lint sync sample up clean prefect-yaml
 
 demo: sync
 	$(RUN)/reelflow process tests/data/sample.mp4 --out demo-output
@@ -15,8 +15,17 @@ demo: sync
 test: sync
 	$(RUN)/pytest -q -ra --durations=15
 
+# Unit tests without the slow end-to-end runs: a few minutes.
 test-fast: sync
-	$(RUN)/pytest -q -ra -m "not slow"
+	$(RUN)/pytest -q -ra -m "not slow" tests/unit
+
+# The service as a whole: Prefect server, worker and API started on free ports of 127.0.0.1.
+test-stack: sync
+	$(RUN)/pytest -q -ra --durations=10 tests/stack
+
+# prefect.yaml is generated from deployments/definitions.py (a unit test checks they agree).
+prefect-yaml: sync
+	$(RUN)/python -m deployments.definitions > prefect.yaml
 
 bench: sync
 	$(RUN)/python scripts/bench.py

@@ -1,19 +1,25 @@
-"""What the API does with Prefect: start clip runs, read them back as jobs, cancel them.
+"""What the API does with Prefect and the job folders: start runs, read them back as jobs,
+cancel or delete them, render clips again.
 
 The API keeps no job state of its own. A job is a flow run of the clip_video deployment (its
-id is the run's id), so jobs survive API restarts and every one shows in the Prefect UI; the
-run's manifest.json adds stage, progress and clips.
+id is the run's id), or of restyle_clip for a re-render, so jobs survive API restarts and each
+shows in the Prefect UI; the run's manifest.json adds stage, progress and clips. Every method
+raises reelflow's own errors (api/errors.py turns them into HTTP answers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
-from litestar.exceptions import HTTPException, NotFoundException
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
     DeploymentFilter,
@@ -28,92 +34,192 @@ from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort, LogSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
+from pydantic import BaseModel, ValidationError
 
-from api.restyle import restyle_deployment_id
-from api.status import STATE_TYPES_BY_STATUS, TERMINAL, JobStatus, job_status
-from deployments.names import CLIP_DEPLOYMENT_PATH
-from reelflow.jobs import ClipRequest, expire_job_files, is_expired, job_dir, read_manifest
-from reelflow.jobs import remove_upload as remove_upload_file
-from reelflow.secrets import delete_key_block
-from reelflow.settings import get_settings
+from api.schemas import (
+    ClipOut,
+    ClipsResult,
+    Deleted,
+    JobStatusOut,
+    JobSummary,
+    RestyleSubmitted,
+    UploadedFileOut,
+    UploadsOut,
+)
+from flows.names import CLIP_DEPLOYMENT_PATH, RESTYLE_DEPLOYMENT_PATH
+from reelflow.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    ReelflowError,
+    Unavailable,
+    describe_invalid,
+)
+from reelflow.jobs import ClipRequest, expire_job_files, is_expired, job_dir, remove_upload
+from reelflow.manifest import ClipEntry, Manifest, Uploads, read_manifest
+from reelflow.netguard import precheck_url
+from reelflow.secrets import delete_key_block, save_key_block
+from reelflow.settings import Settings
+from reelflow.status import STATE_TYPES_BY_STATUS, TERMINAL, JobStatus, job_status
 from reelflow.storage import (
     S3Storage,
-    StorageError,
     get_storage,
     is_s3_uri,
     remove_remote_copies,
+    remove_stored_upload,
+    store_upload,
 )
+from reelflow.styles import RestyleRequest
 
 LOG_LINES = 20
 # SQLite serialises writes: a burst of run creations queued in the API is faster, and its
 # tail far shorter, than the same burst retrying against "database is locked".
 CREATE_CONCURRENCY = 4
+OPTION_FIELDS = ("clips", "min_seconds", "max_seconds", "provider")
+LOOK_FIELDS = ("captions", "hook", "effects")
+ClipUrl = Callable[[str, int, str], str]
+logger = logging.getLogger("reelflow.api")
 
 
 class JobService:
-    def __init__(self, client: PrefectClient):
+    def __init__(self, client: PrefectClient, settings: Settings):
         self.client = client
-        self._deployment_id: uuid.UUID | None = None
+        self.settings = settings
+        self._deployments: dict[str, uuid.UUID] = {}
         self._creating = asyncio.Semaphore(CREATE_CONCURRENCY)
 
-    async def deployment_id(self) -> uuid.UUID:
-        if self._deployment_id is None:
+    async def deployment_id(self, path: str = CLIP_DEPLOYMENT_PATH) -> uuid.UUID:
+        if path not in self._deployments:
             try:
-                deployment = await self.client.read_deployment_by_name(CLIP_DEPLOYMENT_PATH)
+                self._deployments[path] = (await self.client.read_deployment_by_name(path)).id
             except ObjectNotFound as exc:
-                raise HTTPException(
-                    status_code=503,
-                    detail=f"The {CLIP_DEPLOYMENT_PATH} deployment is not registered yet: "
-                    "is the worker running?",
+                raise Unavailable(
+                    f"The {path} deployment is not registered yet: is the worker running?"
                 ) from exc
-            self._deployment_id = deployment.id
-        return self._deployment_id
+        return self._deployments[path]
 
-    async def submit(self, request: ClipRequest) -> str:
-        deployment_id = await self.deployment_id()
+    # -- submitting ---------------------------------------------------------------------------
+
+    async def submit(self, fields: dict[str, Any], upload: Path | None, key: str) -> str:
+        """Start a clip job for a URL or an uploaded file. Whatever fails on the way, nothing
+        is left behind: the upload, its S3 copy and the key's Secret block are removed."""
+        stored = None
+        try:
+            request = job_request(fields, upload)
+            if upload is not None and (stored := await self._store_upload(upload)):
+                request = request.model_copy(update={"source": stored})
+            key_block = await save_key_block(key) if request.provider == "gemini" else None
+            request = request.model_copy(update={"gemini_key_block": key_block})
+            try:
+                job_id = await self._create_run(CLIP_DEPLOYMENT_PATH, request, "api")
+            except BaseException:
+                await delete_key_block(key_block)
+                raise
+        except BaseException:
+            if upload is not None:
+                remove_upload(str(upload))
+            if stored:
+                await self._forget_stored_upload(stored)
+            raise
+        if stored:
+            remove_upload(str(upload))  # the worker reads the S3 copy
+        return job_id
+
+    async def restyle(self, job_id: str, index: int, fields: dict, key: str) -> RestyleSubmitted:
+        """Render clip `index` of a finished job again with a new look, as a restyle run."""
+        await self.read_run(job_id)
+        manifest = read_manifest(job_dir(job_id))
+        if manifest is None or manifest.clip(index) is None or is_expired(job_dir(job_id)):
+            raise NotFound(f"Job {job_id} has no clip {index} (or its files expired)")
+        if manifest.status != "completed":
+            raise Conflict(f"Job {job_id} has not finished yet")
+        try:
+            request = RestyleRequest(job=job_id, index=index, **look_fields(fields))
+        except ValidationError as exc:
+            raise InvalidRequest(f"Invalid options: {describe_invalid(exc.errors())}") from exc
+        await self.deployment_id(RESTYLE_DEPLOYMENT_PATH)
+        key_block = await save_key_block(key) if key and request.effects else None
+        request = request.model_copy(update={"gemini_key_block": key_block})
+        try:
+            run_id = await self._create_run(RESTYLE_DEPLOYMENT_PATH, request, "restyle")
+        except BaseException:
+            await delete_key_block(key_block)
+            raise
+        return RestyleSubmitted(job_id=run_id, restyle_of=job_id, index=index)
+
+    async def _create_run(self, deployment: str, request: BaseModel, tag: str) -> str:
+        deployment_id = await self.deployment_id(deployment)
         async with self._creating:
             run = await self.client.create_flow_run_from_deployment(
                 deployment_id,
                 parameters={"request": request.model_dump(mode="json")},
-                tags=["reelflow", "api"],
+                tags=["reelflow", "api", tag],
             )
         return str(run.id)
 
+    async def _store_upload(self, upload: Path) -> str | None:
+        """With S3 configured, an upload goes to <prefix>/uploads/<id>/<name> and the job gets
+        its s3:// address, so a worker on any machine can read it; None when storage is local."""
+        storage = get_storage(self.settings)
+        if not storage.remote:
+            return None
+        return await anyio.to_thread.run_sync(store_upload, storage, upload)
+
+    async def _forget_stored_upload(self, source: str) -> None:
+        try:
+            await anyio.to_thread.run_sync(remove_stored_upload, source, self.settings)
+        except ReelflowError as exc:
+            logger.warning("Could not delete an unused upload from S3: %s", exc)
+
+    # -- reading ------------------------------------------------------------------------------
+
     async def read_run(self, job_id: str) -> FlowRun:
+        """The run behind a job id; NotFound for anything that is not one of our jobs."""
         try:
             run_id = uuid.UUID(job_id)
         except ValueError as exc:
-            raise NotFoundException(detail=f"No job {job_id}") from exc
+            raise NotFound(f"No job {job_id}") from exc
         try:
             run = await self.client.read_flow_run(run_id)
         except ObjectNotFound as exc:
-            raise NotFoundException(detail=f"No job {job_id}") from exc
-        known = {await self.deployment_id(), await restyle_deployment_id(self.client)}
-        if run.deployment_id is None or run.deployment_id not in known:  # restyles are jobs too
-            raise NotFoundException(detail=f"No job {job_id}")
+            raise NotFound(f"No job {job_id}") from exc
+        if run.deployment_id is None or run.deployment_id not in await self._job_deployments():
+            raise NotFound(f"No job {job_id}")
         return run
 
-    async def status(self, job_id: str, clip_url: Any) -> dict:
+    async def _job_deployments(self) -> set[uuid.UUID]:
+        """Clip jobs, and restyles once their deployment exists: both are jobs."""
+        known = {await self.deployment_id()}
+        with contextlib.suppress(Unavailable):
+            known.add(await self.deployment_id(RESTYLE_DEPLOYMENT_PATH))
+        return known
+
+    async def status(self, job_id: str, clip_url: ClipUrl) -> JobStatusOut:
         run = await self.read_run(job_id)
         logs = await self.client.read_logs(
             LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])),
             limit=LOG_LINES,
             sort=LogSort.TIMESTAMP_DESC,
         )
-        body = job_summary(run)
-        manifest = read_manifest(job_dir(job_id)) or {}
-        body.update(_progress(body["status"], manifest))
-        body["logs"] = [log.message for log in reversed(logs)]
-        body["files_expired"] = is_expired(job_dir(job_id))
-        clips = [] if body["files_expired"] else manifest.get("clips", [])
-        body["result"] = {"clips": [_public_clip(job_id, c, clip_url) for c in clips]}
-        if uploads := manifest.get("uploads"):
-            body["uploads"] = _with_s3_urls(body["result"]["clips"], clips, uploads)
-        if manifest.get("warnings"):
-            body["warnings"] = manifest["warnings"]
-        return body
+        summary = job_summary(run)
+        folder = job_dir(job_id)
+        manifest = read_manifest(folder)
+        expired = is_expired(folder)
+        clips = [] if expired or manifest is None else manifest.clips
+        uploads = manifest.uploads if manifest is not None else None
+        links = [s3_links(c, uploads, self.settings) for c in clips]
+        out = [public_clip(job_id, c, clip_url, **k) for c, k in zip(clips, links, strict=True)]
+        return JobStatusOut(
+            **summary.model_dump(),
+            **progress(summary.status, manifest),
+            logs=[log.message for log in reversed(logs)],
+            files_expired=expired,
+            result=ClipsResult(clips=out),
+            uploads=uploads_out(uploads),
+            warnings=manifest.warnings if manifest else [],
+        )
 
-    async def list(self, status: JobStatus | None, limit: int, offset: int) -> list[dict]:
+    async def list(self, status: JobStatus | None, limit: int, offset: int) -> list[JobSummary]:
         flow_run_filter = None
         if status:
             types = [StateType(t) for t in STATE_TYPES_BY_STATUS[status]]
@@ -131,99 +237,153 @@ class JobService:
         )
         return [job_summary(run) for run in runs]
 
-    async def cancel_or_delete(self, job_id: str) -> dict:
+    async def clip_file(self, job_id: str, index: int, kind: str) -> tuple[Path, str]:
+        """(path, file name) of a clip's video or thumbnail; NotFound when gone."""
+        await self.read_run(job_id)
+        folder = job_dir(job_id)
+        manifest = read_manifest(folder)
+        clip = manifest.clip(index) if manifest else None
+        name = None if clip is None else (clip.file if kind == "video" else clip.thumbnail)
+        if name is None or not (folder / name).exists():
+            raise NotFound(f"Job {job_id} has no clip {index} (or its files expired)")
+        return folder / name, name
+
+    # -- ending -------------------------------------------------------------------------------
+
+    async def cancel_or_delete(self, job_id: str) -> Deleted:
         """Cancel a queued or running job; delete a finished job's files."""
         run = await self.read_run(job_id)
         status = job_status(run.state_type, run.state_name)
         if status in TERMINAL:
-            _request = (run.parameters or {}).get("request") or {}
-            await _remove_remote(job_id, _request.get("source", ""))
+            request = (run.parameters or {}).get("request") or {}
+            await self._remove_remote(job_id, request.get("source", ""))
             removed = expire_job_files(job_dir(job_id))
-            remove_upload_file(_request.get("source", ""))
-            await delete_key_block(_request.get("gemini_key_block"))
-            return {"job_id": job_id, "status": status, "files_deleted": removed}
+            remove_upload(request.get("source", ""))
+            await delete_key_block(request.get("gemini_key_block"))
+            return Deleted(job_id=job_id, status=status, files_deleted=removed)
         if status == "queued":
             await self.client.set_flow_run_state(
                 run.id, Cancelled(message="Cancelled by the user"), force=True
             )
-            return {"job_id": job_id, "status": "cancelled", "files_deleted": False}
+            return Deleted(job_id=job_id, status="cancelled", files_deleted=False)
         await self.client.set_flow_run_state(
             run.id, Cancelling(message="Cancelled by the user"), force=True
         )
-        return {"job_id": job_id, "status": "cancelling", "files_deleted": False}
+        return Deleted(job_id=job_id, status="cancelling", files_deleted=False)
+
+    async def _remove_remote(self, job_id: str, source: str) -> None:
+        """Deleting a job deletes its S3 copies too (unless S3_KEEP_AFTER_RETENTION); a storage
+        error keeps the local files, so the delete can be tried again."""
+        await anyio.to_thread.run_sync(remove_remote_copies, job_id, source, self.settings)
 
 
-def job_summary(run: FlowRun) -> dict:
+def s3_links(clip: ClipEntry, uploads: Uploads | None, settings: Settings) -> dict[str, str]:
+    """Presigned links to a clip and its thumbnail once they are uploaded."""
+    storage = get_storage(settings)
+    if uploads is None or not isinstance(storage, S3Storage) or uploads.bucket != storage.bucket:
+        return {}
+    links = {}
+    for field, name in (("s3_url", clip.file), ("thumbnail_s3_url", clip.thumbnail)):
+        record = uploads.files.get(name)
+        if record is not None and record.uploaded:
+            links[field] = storage.url(record.s3_key, settings.s3_presign_seconds)
+    return links
+
+
+def uploads_out(uploads: Uploads | None) -> UploadsOut | None:
+    if uploads is None:
+        return None
+    files = {
+        name: UploadedFileOut(s3_key=e.s3_key, uploaded=e.uploaded, error=e.error)
+        for name, e in uploads.files.items()
+    }
+    return UploadsOut(status=uploads.status, files=files)
+
+
+def job_request(fields: dict[str, Any], upload: Path | None) -> ClipRequest:
+    """A submission's ClipRequest: exactly one of url and file, options checked, and a URL
+    refused at once when that needs no DNS (scheme, literal address, allowlist); the download
+    itself checks every address it connects to."""
+    url = fields.get("url")
+    url = url.strip() if isinstance(url, str) else url
+    if not url and upload is None:
+        raise InvalidRequest("Provide either url or file")
+    if url and upload is not None:
+        raise InvalidRequest("Provide either url or file, not both")
+    if upload is None and not isinstance(url, str):
+        raise InvalidRequest("url must be a string")
+    options = {k: fields[k] for k in OPTION_FIELDS if fields.get(k) not in (None, "")}
+    options.update(look_fields(fields))
+    options.setdefault("provider", "gemini")
+    try:
+        request = ClipRequest(source=str(upload) if upload is not None else url, **options)
+    except ValidationError as exc:
+        raise InvalidRequest(f"Invalid options: {describe_invalid(exc.errors())}") from exc
+    if upload is None:
+        precheck_url(url)
+    return request
+
+
+def look_fields(fields: dict) -> dict:
+    """The look options of a submission. A form sends each as text: JSON (`{"preset":
+    "pop"}`, `true`) or a bare preset name (`karaoke`)."""
+    out = {}
+    for name in LOOK_FIELDS:
+        value = fields.get(name)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                value = value.strip()
+        if value not in (None, ""):
+            out[name] = value
+    return out
+
+
+def job_summary(run: FlowRun) -> JobSummary:
     status = job_status(run.state_type, run.state_name)
     request = (run.parameters or {}).get("request") or {}
-    return {
-        "job_id": str(run.id),
-        "status": status,
-        "state": run.state_name,
-        "name": run.name,
-        "source": _public_source(request.get("source", "")),
-        "created_at": _iso(run.created),
-        "updated_at": _iso(run.updated or run.created),
-        "error": _error(run) if status == "failed" else None,
-    }
+    return JobSummary(
+        job_id=str(run.id),
+        status=status,
+        state=run.state_name,
+        name=run.name,
+        source=_public_source(request.get("source") or request.get("job") or ""),
+        created_at=_iso(run.created),
+        updated_at=_iso(run.updated or run.created),
+        error=_error(run) if status == "failed" else None,
+    )
 
 
-def _error(run: FlowRun) -> str:
-    message = (run.state.message if run.state else None) or ""
-    return message or f"The job ended in state {run.state_name}"
-
-
-def _progress(status: str, manifest: dict) -> dict:
+def progress(status: str, manifest: Manifest | None) -> dict:
     if status == "completed":
         return {"stage": "done", "progress": 100}
     if status == "queued":
         return {"stage": "queued", "progress": 0}
     return {
-        "stage": manifest.get("stage") or ("failed" if status == "failed" else "starting"),
-        "progress": round(float(manifest.get("progress") or 0)),
+        "stage": (manifest.stage if manifest else None)
+        or ("failed" if status == "failed" else "starting"),
+        "progress": round(manifest.progress if manifest else 0),
     }
 
 
-def _public_clip(job_id: str, clip: dict, clip_url: Any) -> dict:
-    entry = {k: v for k, v in clip.items() if k not in {"file", "thumbnail"}}
-    entry["video_url"] = clip_url(job_id, clip["index"], "video")
-    entry["thumbnail_url"] = clip_url(job_id, clip["index"], "thumbnail")
-    # The names the reference service used, so its clients keep working.
-    entry["video_title_for_youtube_short"] = clip.get("title", "")
-    entry["video_description_for_tiktok"] = clip.get("description_tiktok", "")
-    entry["video_description_for_instagram"] = clip.get("description_instagram", "")
-    entry["viral_hook_text"] = clip.get("hook", "")
-    return entry
+def public_clip(job_id: str, clip: ClipEntry, clip_url: ClipUrl, **links: str) -> ClipOut:
+    return ClipOut.model_validate({
+        **clip.model_dump(),
+        **links,
+        "video_url": clip_url(job_id, clip.index, "video"),
+        "thumbnail_url": clip_url(job_id, clip.index, "thumbnail"),
+        # The names the reference service used, so its clients keep working.
+        "video_title_for_youtube_short": clip.title,
+        "video_description_for_tiktok": clip.description_tiktok,
+        "video_description_for_instagram": clip.description_instagram,
+        "viral_hook_text": clip.hook,
+    })  # fmt: skip
 
 
-def _with_s3_urls(entries: list[dict], clips: list[dict], uploads: dict) -> dict:
-    """Give each uploaded clip (and thumbnail) a presigned link; summarise the uploads."""
-    storage = get_storage()
-    files = uploads.get("files", {})
-    presign = isinstance(storage, S3Storage) and uploads.get("bucket") == storage.bucket
-    seconds = get_settings().s3_presign_seconds
-    for entry, clip in zip(entries, clips, strict=True):
-        for field, key in (("s3_url", "file"), ("thumbnail_s3_url", "thumbnail")):
-            record = files.get(clip.get(key) or "") or {}
-            if presign and record.get("uploaded"):
-                entry[field] = storage.url(record["s3_key"], seconds)
-    return {
-        "status": uploads.get("status"),
-        "files": {
-            name: {k: e.get(k) for k in ("s3_key", "uploaded", "error")}
-            for name, e in files.items()
-        },
-    }
-
-
-async def _remove_remote(job_id: str, source: str) -> None:
-    """Deleting a job deletes its S3 copies too (unless S3_KEEP_AFTER_RETENTION)."""
-    try:
-        await anyio.to_thread.run_sync(remove_remote_copies, job_id, source)
-    except StorageError as exc:
-        raise HTTPException(
-            status_code=503, detail="Could not delete the job's files on S3; try again later"
-        ) from exc
+def _error(run: FlowRun) -> str:
+    message = (run.state.message if run.state else None) or ""
+    return message or f"The job ended in state {run.state_name}"
 
 
 def _public_source(source: str) -> str:

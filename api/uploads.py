@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from litestar.exceptions import ClientException, HTTPException
 from multipart import MultipartSegment, ParserError, PushMultipartParser
 
+from reelflow.errors import InvalidRequest, TooLarge
 from reelflow.safe_names import safe_filename
 
 MAX_TEXT_FIELD = 64 * 1024
@@ -28,12 +28,8 @@ class ParsedForm:
     file_size: int = 0
 
 
-class TooLarge(HTTPException):
-    status_code = 413
-
-
 def too_large(limit_mb: int) -> TooLarge:
-    return TooLarge(detail=f"File exceeds {limit_mb} MB limit")
+    return TooLarge(f"File exceeds {limit_mb} MB limit")
 
 
 async def parse_upload(
@@ -71,7 +67,7 @@ async def _parse(
                         else:
                             text.extend(part)
                             if len(text) > MAX_TEXT_FIELD:
-                                raise ClientException(f"Form field '{segment.name}' is too long")
+                                raise InvalidRequest(f"Form field '{segment.name}' is too long")
                     elif segment is not None:
                         if out is None:
                             form.fields[segment.name] = text.decode(segment.charset or "utf-8")
@@ -80,9 +76,9 @@ async def _parse(
                             out = None
                         segment = None
             if not parser.closed:
-                raise ClientException("The multipart body ended early (upload interrupted?)")
+                raise InvalidRequest("The multipart body ended early (upload interrupted?)")
     except ParserError as exc:
-        raise ClientException(f"Invalid multipart/form-data: {exc}") from exc
+        raise InvalidRequest(f"Invalid multipart/form-data: {exc}") from exc
     finally:
         if out is not None:
             out.close()
@@ -98,9 +94,9 @@ async def _with_eof(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 
 def _open_file(segment: MultipartSegment, folder: Path, form: ParsedForm):
     if segment.name != "file":
-        raise ClientException(f"Unexpected file field '{segment.name}': send the video as 'file'")
+        raise InvalidRequest(f"Unexpected file field '{segment.name}': send the video as 'file'")
     if form.file_path is not None:
-        raise ClientException("Send one file per request")
+        raise InvalidRequest("Send one file per request")
     folder.mkdir(parents=True, exist_ok=True)
     form.file_path = folder / safe_filename(segment.filename)
     return form.file_path.open("wb")

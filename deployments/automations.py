@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from deployments.names import ZOMBIE_AUTOMATION, ZOMBIE_AUTOMATION_SILENT
+ZOMBIE_AUTOMATION = "reelflow: crash clip runs whose worker died"
+ZOMBIE_AUTOMATION_SILENT = "reelflow: crash deployment runs that never sent a heartbeat"
 
 HEARTBEAT = "prefect.flow-run.heartbeat"
 EXPECTED_EVENTS = {

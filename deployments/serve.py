@@ -7,8 +7,9 @@ strategy ENQUEUE) is enforced by the Prefect server, so extra jobs wait as
 AwaitingConcurrencySlot whichever process runs them. `cleanup_expired_jobs/retention` runs the
 retention sweep every RETENTION_SWEEP_SECONDS. `batch_urls/batch-urls` runs URL lists (no
 schedule here: `prefect.yaml` declares an example one); at most MAX_CONCURRENT_BATCHES batches
-run at once, the rest wait. Before serving, it (re)creates the automation that crashes runs
-whose process stopped sending heartbeats.
+run at once, the rest wait. `restyle_clip/restyle-clip` renders clips again with a new look.
+All are defined once, in deployments/definitions.py. Before serving, it makes sure of the
+automations that crash runs whose process stopped sending heartbeats.
 """
 
 from __future__ import annotations
@@ -16,54 +17,8 @@ from __future__ import annotations
 import asyncio
 import os
 
-from deployments.names import BATCH_DEPLOYMENT, CLIP_DEPLOYMENT, RETENTION_DEPLOYMENT
+from deployments.definitions import build_deployments
 from reelflow.settings import get_settings
-
-
-def build_deployments():
-    from prefect.client.schemas.objects import (
-        ConcurrencyLimitConfig,
-        ConcurrencyLimitStrategy,
-    )
-
-    from flows.batch import batch_urls
-    from flows.clip import clip_video
-    from flows.retention import cleanup_expired_jobs
-
-    settings = get_settings()
-    clip = clip_video.to_deployment(
-        name=CLIP_DEPLOYMENT,
-        description="Cut one video (file path or URL) into ranked vertical clips.",
-        tags=["reelflow"],
-        concurrency_limit=ConcurrencyLimitConfig(
-            limit=settings.max_concurrent_jobs,
-            collision_strategy=ConcurrencyLimitStrategy.ENQUEUE,
-        ),
-    )
-    retention = cleanup_expired_jobs.to_deployment(
-        name=RETENTION_DEPLOYMENT,
-        description="Delete finished jobs' files after JOB_RETENTION_SECONDS.",
-        tags=["reelflow"],
-        interval=int(os.environ.get("RETENTION_SWEEP_SECONDS", "300")),
-    )
-    # Its own limit, not the jobs': a batch only waits for its jobs, and one that held a job
-    # slot while waiting could starve them.
-    batch = batch_urls.to_deployment(
-        name=BATCH_DEPLOYMENT,
-        description="Clip every video in a list of URLs; writes a report of the jobs.",
-        tags=["reelflow"],
-        concurrency_limit=ConcurrencyLimitConfig(
-            limit=max_concurrent_batches(),
-            collision_strategy=ConcurrencyLimitStrategy.ENQUEUE,
-        ),
-    )
-    from flows.restyle import restyle_deployment
-
-    return clip, retention, batch, restyle_deployment()
-
-
-def max_concurrent_batches() -> int:
-    return max(1, int(os.environ.get("MAX_CONCURRENT_BATCHES", "1")))
 
 
 def use_s3_results(settings) -> None:
@@ -99,8 +54,8 @@ def main() -> None:
     use_s3_results(settings)
     # One process runs them all: room for every job slot, every batch (each waits on jobs
     # while it runs) and the retention sweep, so no run waits on a run stuck behind it.
-    limit = settings.max_concurrent_jobs + max_concurrent_batches() + 1
-    serve(*build_deployments(), limit=limit)
+    limit = settings.max_concurrent_jobs + settings.max_concurrent_batches + 1
+    serve(*build_deployments(settings), limit=limit)
 
 
 if __name__ == "__main__":

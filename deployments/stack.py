@@ -12,9 +12,12 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,7 +110,7 @@ class Stack:
 
     def wait_for_deployment(self, timeout_s: float) -> None:
         # serve() registers its deployments one by one: wait for the last as well as the first.
-        from deployments.names import SERVED_DEPLOYMENT_PATHS
+        from deployments.definitions import SERVED_DEPLOYMENT_PATHS
 
         deadline = time.monotonic() + timeout_s
         for path in SERVED_DEPLOYMENT_PATHS:
@@ -137,6 +140,42 @@ class Stack:
                 pass
             time.sleep(0.5)
         raise RuntimeError(f"{name} did not become healthy within {timeout_s:.0f} s ({url})")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def loopback_env(home: Path, jobs_limit: int, **extra: str) -> dict[str, str]:
+    """Environment of a self-contained stack for tests and benchmarks: its own Prefect home and
+    data dir, URL jobs allowed to reach 127.0.0.1 only, and Prefect's polling shortened so
+    queued jobs start quickly."""
+    return {
+        "PREFECT_HOME": str(home / "prefect"),
+        "REELFLOW_DATA_DIR": str(home / "data"),
+        "MAX_CONCURRENT_JOBS": str(jobs_limit),
+        "ALLOWED_URL_HOSTS": "127.0.0.1",
+        "ALLOW_PRIVATE_URLS": "true",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "1",
+        "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
+        "RETENTION_SWEEP_SECONDS": "3600",
+        "RENDER_WORKERS": "1",
+        **extra,
+    }
+
+
+@contextmanager
+def running_stack(home: Path, env: dict[str, str], timeout_s: float = 180) -> Iterator[Stack]:
+    """A Prefect server, the worker and the API on free ports of 127.0.0.1, logging to
+    home/logs; stopped, with every flow-run process it started, when the block ends."""
+    stack = Stack(free_port(), free_port(), env=env, log_dir=home / "logs").start(timeout_s)
+    stack.home = home
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 def _pids() -> list[int]:

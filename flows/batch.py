@@ -38,8 +38,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
 from prefect.states import Failed
 
-from api.status import job_status
-from deployments.names import CLIP_DEPLOYMENT_PATH
+from flows.names import BATCH_FLOW, CLIP_DEPLOYMENT_PATH
 from reelflow.batch_input import (
     BatchRequest,
     JobKey,
@@ -51,8 +50,10 @@ from reelflow.batch_input import (
 )
 from reelflow.caching import retry_transient_only
 from reelflow.errors import ReelflowError, SourceUnavailable
-from reelflow.jobs import ClipRequest, is_expired, job_dir, read_manifest
+from reelflow.jobs import ClipRequest, is_expired, job_dir
+from reelflow.manifest import read_manifest
 from reelflow.settings import get_settings
+from reelflow.status import job_status
 
 POLL_S = 3
 PAGE = 200
@@ -67,7 +68,7 @@ def _run_name() -> str:
 
 
 @flow(
-    name="batch_urls",
+    name=BATCH_FLOW,
     flow_run_name=_run_name,
     description="Clip every video in a list of URLs (text, CSV or Parquet; file, http or s3).",
 )
@@ -235,9 +236,9 @@ def _job_fields(run: FlowRun | None, request: ClipRequest | None) -> dict[str, A
         fields["duration_s"] = round(run.total_run_time.total_seconds(), 1)
     if fields["status"] == "completed":
         manifest = read_manifest(job_dir(str(run.id), request.out_dir if request else None))
-        clips = (manifest or {}).get("clips", [])
+        clips = manifest.clips if manifest else []
         fields["clips"] = len(clips)
-        fields["best_score"] = max((float(c["score"]) for c in clips), default=None)
+        fields["best_score"] = max((c.score for c in clips), default=None)
     return fields
 
 
@@ -292,5 +293,5 @@ def _clips_on_disk(run: FlowRun) -> bool:
     """A job whose files retention deleted is no longer 'processed': its clips are gone."""
     request = _request_of(run)
     folder = job_dir(str(run.id), request.out_dir if request else None)
-    manifest = read_manifest(folder) or {}
-    return manifest.get("status") == "completed" and not is_expired(folder)
+    manifest = read_manifest(folder)
+    return manifest is not None and manifest.status == "completed" and not is_expired(folder)

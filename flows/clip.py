@@ -13,11 +13,13 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.names import CLIP_FLOW
 from flows.progress import JobProgress
 from reelflow.caching import refresh_if_missing, stable_hash
 from reelflow.errors import NoMoments, ReelflowError, VideoTooShort
 from reelflow.gemini import resolve_key
 from reelflow.jobs import ClipRequest, job_dir
+from reelflow.manifest import ClipEntry
 from reelflow.models import MediaInfo, ReframePlan, RepairedMoment, Transcript
 from reelflow.secrets import delete_key_block_hook
 from reelflow.settings import get_settings
@@ -25,8 +27,8 @@ from tasks.boundaries import boundaries
 from tasks.face_tracks import face_tracks
 from tasks.ingest import ingest_task
 from tasks.look import look_entry, look_for_clip
-from tasks.moment_options import MomentOptions
-from tasks.moments import MomentPicks, fill, minimum_clips, moments_task
+from tasks.moments.dispatch import fill, minimum_clips, moments_task
+from tasks.moments.types import MomentOptions, MomentPicks
 from tasks.publish import clip_entry, place_clip, publish
 from tasks.reframe import clip_words, reframe
 from tasks.render import VERSION as RENDER_VERSION
@@ -44,7 +46,7 @@ def _run_name() -> str:
 
 
 @flow(
-    name="clip_video",
+    name=CLIP_FLOW,
     flow_run_name=_run_name,
     task_runner=ThreadPoolTaskRunner(max_workers=4),
     description="Cut a video into ranked, reframed 9:16 clips with titles and hooks.",
@@ -108,11 +110,11 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     entries = _render_all(media, kept, plans, progress, transcript)
 
     progress.stage_started("publish")
-    manifest = publish(str(progress.folder), transcript, entries, **progress.manifest_fields())
+    manifest = publish(str(progress.folder), transcript, progress.manifest())
     progress.completed(entries)
     start_uploads(progress.job_id, progress.folder)  # S3: in the background, never fails
     return {"job_id": progress.job_id, "folder": str(progress.folder),
-            "clips": len(manifest["clips"])}  # fmt: skip
+            "clips": len(manifest.clips)}  # fmt: skip
 
 
 def _pick_moments(
@@ -171,7 +173,7 @@ def _render_all(
     plans: list[ReframePlan],
     progress: JobProgress,
     transcript: Transcript,
-) -> list[dict]:
+) -> list[ClipEntry]:
     """Render the clips, at most RENDER_WORKERS at a time, placing each as it finishes.
     Captions, hook title and effects (the request's look) join each clip's one encode."""
     request = progress.request
@@ -197,11 +199,12 @@ def _render_all(
     return entries
 
 
-def _place_next(pending: dict, progress: JobProgress) -> dict:
+def _place_next(pending: dict, progress: JobProgress) -> ClipEntry:
     future = next(as_completed(list(pending)))
     index, item, plan, look = pending.pop(future)
-    clip = future.result()
-    entry = clip_entry(index, item, clip, place_clip(clip, progress.folder, index))
-    entry.update(look_entry(look, plan, progress.folder, f"clip_{index:02d}"))
+    clip, stem = future.result(), f"clip_{index:02d}"
+    names = place_clip(clip, progress.folder, stem)
+    entry = clip_entry(index, item, clip, names, reframe=plan,
+                       **look_entry(look, progress.folder, stem))  # fmt: skip
     progress.clip_done(entry)
     return entry

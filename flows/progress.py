@@ -14,9 +14,16 @@ from prefect.artifacts import (
 )
 
 from reelflow.jobs import ClipRequest
-from reelflow.models import DroppedMoment, MediaInfo
-from tasks.moments import MomentsUsage
-from tasks.publish import write_manifest
+from reelflow.manifest import (
+    ClipEntry,
+    DroppedEntry,
+    Manifest,
+    ManifestStatus,
+    MomentsRecord,
+    VideoSummary,
+    write_manifest,
+)
+from reelflow.models import DroppedMoment, MediaInfo, MomentsUsage
 
 # Share of the whole job each stage usually takes; progress moves by these steps.
 STAGE_WEIGHTS = {
@@ -38,9 +45,9 @@ class JobProgress:
         self.stage = "queued"
         self.media: MediaInfo | None = None
         self.dropped: list[DroppedMoment] = []
-        self.moments: dict | None = None
+        self.moments: MomentsRecord | None = None
         self.warnings: list[str] = []
-        self.clips: list[dict] = []
+        self.clips: list[ClipEntry] = []
         self.planned: int | None = None
         self.timings: dict[str, float] = {}
         self._stage_began = time.perf_counter()
@@ -69,17 +76,17 @@ class JobProgress:
             self.planned = planned
         self._report()
 
-    def clip_done(self, entry: dict) -> None:
+    def clip_done(self, entry: ClipEntry) -> None:
         self.clips.append(entry)
         get_run_logger().info(
             "clip %d/%d ready: %s (%.0f-%.0f s, score %.0f)", len(self.clips), self.planned or 0,
-            entry["file"], entry["start"], entry["end"], entry["score"],
+            entry.file, entry.start, entry.end, entry.score,
         )  # fmt: skip
         self._report()
 
     def moments_found(self, usage: MomentsUsage, cached: bool) -> None:
         """Record what the moment provider cost, for the manifest, the log and the UI."""
-        self.moments = {**usage.model_dump(), "cached": cached}
+        self.moments = MomentsRecord(**usage.model_dump(), cached=cached)
         if usage.provider == "local":
             return
         cost = usage.estimated_cost_usd
@@ -98,22 +105,29 @@ class JobProgress:
         self.warnings.append(message)
         get_run_logger().warning(message)
 
-    def manifest_fields(self) -> dict:
+    def manifest(self, status: ManifestStatus = "processing", error: str | None = None) -> Manifest:
+        """The job as it stands, for manifest.json."""
         self.timings[self.stage] = time.perf_counter() - self._stage_began
-        return {
-            "job_id": self.job_id,
-            "request": self.request,
-            "media": self.media,
-            "dropped": self.dropped,
-            "moments": self.moments,
-            "planned": self.planned,
-            "warnings": self.warnings,
-            "timings": self.timings,
-            "stage": self.stage,
-            "progress": self.percent,
-        }
+        return Manifest(
+            job_id=self.job_id,
+            status=status,
+            stage=self.stage,
+            progress=round(self.percent, 1),
+            request=self.request.model_dump(mode="json", exclude={"gemini_key_block"}),
+            video=_video_summary(self.media),
+            clips_planned=self.planned,
+            clips=sorted(self.clips, key=lambda c: c.index),
+            dropped=[
+                DroppedEntry(start=d.moment.start_s, end=d.moment.end_s, reason=d.reason)
+                for d in self.dropped
+            ],
+            moments=self.moments,
+            warnings=self.warnings,
+            error=error,
+            timings_s={k: round(v, 3) for k, v in self.timings.items()},
+        )
 
-    def completed(self, entries: list[dict]) -> None:
+    def completed(self, entries: list[ClipEntry]) -> None:
         self.stage = "done"
         update_progress_artifact(self._artifact, 100.0, description="Completed")
         get_run_logger().info("%d clips written to %s", len(entries), self.folder)
@@ -125,30 +139,35 @@ class JobProgress:
 
     def failed(self, reason: str) -> None:
         get_run_logger().error("Job failed during %s: %s", self.stage, reason)
-        fields = self.manifest_fields()
-        write_manifest(self.folder, status="failed", error=reason, clips=self.clips, **fields)
+        write_manifest(self.folder, self.manifest("failed", error=reason))
 
     def _report(self) -> None:
         update_progress_artifact(self._artifact, self.percent, description=f"Stage: {self.stage}")
-        write_manifest(self.folder, status="processing", clips=self.clips, **self.manifest_fields())
+        write_manifest(self.folder, self.manifest())
 
 
-def clip_table_markdown(entries: list[dict], folder: Path) -> str:
+def _video_summary(media: MediaInfo | None) -> VideoSummary | None:
+    if media is None:
+        return None
+    return VideoSummary.model_validate(media.model_dump(include=set(VideoSummary.model_fields)))
+
+
+def clip_table_markdown(entries: list[ClipEntry], folder: Path) -> str:
     lines = [
         f"### {len(entries)} clips in `{folder}`",
         "",
         "| # | time | length | score | title | hook | file |",
         "|---|---|---|---|---|---|---|",
     ]
-    for e in sorted(entries, key=lambda e: e["score"], reverse=True):
+    for e in sorted(entries, key=lambda e: e.score, reverse=True):
         cells = [
-            str(e["index"]),
-            f"{_clock(e['start'])}-{_clock(e['end'])}",
-            f"{e['duration']:.0f} s",
-            f"{e['score']:.0f}",
-            _cell(e["title"]),
-            _cell(e["hook"]),
-            f"`{e['file']}`",
+            str(e.index),
+            f"{_clock(e.start)}-{_clock(e.end)}",
+            f"{e.duration:.0f} s",
+            f"{e.score:.0f}",
+            _cell(e.title),
+            _cell(e.hook),
+            f"`{e.file}`",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -20,7 +20,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import StateType
 
-from deployments.names import CLIP_DEPLOYMENT
+from flows.names import CLIP_DEPLOYMENT, RETENTION_FLOW
 from reelflow.jobs import expire_job_files, is_expired, job_dir, remove_upload
 from reelflow.secrets import delete_key_block
 from reelflow.settings import get_settings
@@ -31,7 +31,7 @@ TERMINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateTyp
 PAGE = 200
 
 
-@flow(name="cleanup_expired_jobs", flow_run_name="retention sweep")
+@flow(name=RETENTION_FLOW, flow_run_name="retention sweep")
 async def cleanup_expired_jobs(retention_seconds: int | None = None) -> dict:
     """Expire jobs that ended more than `retention_seconds` ago (default JOB_RETENTION_SECONDS)."""
     settings = get_settings()

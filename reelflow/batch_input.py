@@ -28,6 +28,7 @@ from reelflow.errors import (
     SourceUnavailable,
     TransientSourceError,
     URLNotAllowed,
+    describe_invalid,
 )
 from reelflow.jobs import ClipRequest
 from reelflow.netguard import check_url, precheck_url
@@ -311,7 +312,7 @@ def _request(raw: str, record: dict[str, Any], defaults: dict[str, Any]) -> Clip
     try:
         return ClipRequest(source=url, **options)
     except ValidationError as exc:
-        raise InvalidRequest("; ".join(_plain(e) for e in exc.errors())) from exc
+        raise InvalidRequest(describe_invalid(exc.errors())) from exc
 
 
 def _blank(value: Any) -> bool:
@@ -324,9 +325,3 @@ def _blank(value: Any) -> bool:
 
 def _text(value: Any) -> str:
     return "" if _blank(value) else str(value).strip()
-
-
-def _plain(error: dict) -> str:
-    where = ".".join(str(p) for p in error.get("loc", ()))
-    message = error["msg"].removeprefix("Value error, ")
-    return f"{where}: {message}" if where else message

@@ -63,6 +63,24 @@ class InvalidRequest(ReelflowError):
     """A request's options contradict each other or are out of range."""
 
 
+class NotFound(ReelflowError):
+    """No such job, clip or file (or its files expired)."""
+
+
+class Conflict(ReelflowError):
+    """The job is in a state that does not allow this yet (it is still running)."""
+
+
+class TooLarge(ReelflowError):
+    """A request body or an upload over its limit."""
+
+
+class Unavailable(ReelflowError):
+    """Something reelflow needs is not ready or not reachable (the worker, S3): try later."""
+
+    permanent = False
+
+
 class GeminiError(ReelflowError):
     """Gemini refused the request for a reason a retry would not change."""
 
@@ -83,6 +101,16 @@ class GeminiBlocked(GeminiError):
 
 class GeminiBadAnswer(GeminiError):
     """Gemini's answer was empty or not the JSON asked for, even after one repair attempt."""
+
+
+def describe_invalid(errors: list[dict]) -> str:
+    """A pydantic ValidationError's `errors()` as one line: each field and what is wrong."""
+    parts = []
+    for error in errors:
+        where = ".".join(str(p) for p in error.get("loc", ()))
+        message = error["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
+    return "; ".join(parts)
 
 
 def is_permanent(exc: BaseException) -> bool:

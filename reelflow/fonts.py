@@ -25,7 +25,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 from reelflow.errors import InvalidRequest
-from reelflow.jobs import link_or_copy
+from reelflow.files import link_or_copy
 from reelflow.settings import get_settings
 
 ENTRY_POINT_GROUP = "fontpkg.family"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 from google import genai
@@ -41,6 +42,28 @@ PRICES_PER_MTOK: dict[str, tuple[float, float]] = {
 # Finish reasons that mean a content filter stopped the answer: a decision, not an outage.
 BLOCKING_FINISH = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY"}
 _RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class GeminiOptions:
+    """How the provider talks to Gemini; `from_settings()` reads GEMINI_* settings."""
+
+    model: str = "gemini-2.5-flash"
+    base_url: str | None = None  # another endpoint (a proxy, the tests' stand-in)
+    timeout_s: float = 120.0  # one request
+    window_s: float = 1800.0  # transcript per request, at most; windows are made even
+    overlap_s: float = 120.0  # at least the longest clip: a moment on an edge is whole in one
+    window_tokens: int = 30_000  # estimated transcript tokens per request (context is 1M)
+
+    @classmethod
+    def from_settings(cls) -> GeminiOptions:
+        s = get_settings()
+        return cls(model=s.gemini_model, base_url=s.gemini_base_url, timeout_s=s.gemini_timeout_s)
+
+    def cache_identity(self) -> dict:
+        """What changes an answer (not the timeout): part of the Gemini stages' cache keys,
+        with each stage's own prompt version."""
+        return {**asdict(self), "timeout_s": None}
 
 
 def _transport_errors(name: str) -> tuple[type[Exception], ...]:

@@ -1,29 +1,20 @@
-"""A clip job: what was asked (ClipRequest), where its files live, and its manifest on disk.
+"""A clip job: what was asked (ClipRequest), where its files live, and how they expire.
 
-The manifest is the contract between the flow and everything that reads a job (CLI, API,
-batch reports): written atomically, with a `status` that only says "completed" once every
-clip is in place.
+Its manifest.json, the contract with everything that reads a job, is reelflow.manifest.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
 import shutil
-import tempfile
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from reelflow.files import write_json_atomic
 from reelflow.settings import get_settings
 from reelflow.styles import CaptionsOption, EffectsOption, HookOption, LookOptions
-
-MANIFEST = "manifest.json"
 
 
 class ClipRequest(BaseModel):
@@ -82,70 +73,11 @@ def job_dir(job_id: str, out_dir: str | None = None) -> Path:
     return Path(out_dir) if out_dir else get_settings().jobs_dir / job_id
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Readers never see half a file: write a temporary sibling, then rename over."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=2, ensure_ascii=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def link_or_copy(src: Path, dst: Path) -> None:
-    """Place a file without copying it when the file system allows (a hard link), through a
-    temporary name unique to this writer, so readers and concurrent writers never see half."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        os.link(src, tmp)
-    except OSError:  # another file system, or links not allowed
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
-
-
-def read_manifest(folder: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((folder / MANIFEST).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-
-
-def update_manifest(folder: Path, change: Callable[[dict[str, Any]], None]) -> dict | None:
-    """Read, change and write a finished job's manifest under a lock, so two writers (a
-    restyle adding a version, the S3 upload recording its files) never lose each other's
-    update. None when the job has no manifest (deleted or expired meanwhile)."""
-    with locked(folder, ".manifest.lock"):
-        manifest = read_manifest(folder)
-        if manifest is None:
-            return None
-        change(manifest)
-        write_json_atomic(folder / MANIFEST, manifest)
-        return manifest
-
-
-@contextmanager
-def locked(folder: Path, name: str) -> Iterator[None]:
-    """An exclusive lock on `folder/name` for writers in any process on this machine."""
-    with open(folder / name, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 EXPIRED_MARKER = "expired.json"
 
 
 def expire_job_files(folder: Path) -> bool:
     """Delete a finished job's files, leaving a marker so readers can say they expired."""
-    import shutil
-    from datetime import UTC, datetime
-
     if not folder.exists() or (folder / EXPIRED_MARKER).exists():
         return False
     for entry in folder.iterdir():
@@ -163,8 +95,6 @@ def is_expired(folder: Path) -> bool:
 
 def remove_upload(source: str) -> None:
     """An uploaded source file lives under uploads/<id>/; remove that folder, nothing else."""
-    import shutil
-
     uploads = get_settings().uploads_dir.resolve()
     path = Path(source).resolve()
     if uploads in path.parents and path.parent != uploads:

@@ -80,6 +80,17 @@ class Moment(_Frozen):
         return self.end_s - self.start_s
 
 
+class MomentsUsage(_Frozen):
+    """What finding the moments cost: requests, tokens and an estimated price (None: unpriced)."""
+
+    provider: str
+    model: str | None = None
+    requests: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    estimated_cost_usd: float | None = None
+
+
 class BoundaryFacts(_Frozen):
     starts_inside_word: bool
     ends_inside_word: bool

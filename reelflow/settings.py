@@ -79,7 +79,22 @@ class Settings(BaseSettings):
         validation_alias="GEMINI_RETRY_DELAY_S",
         description="Wait before the first retry; doubles each time, with random jitter.",
     )
-    max_concurrent_jobs: int = Field(5, ge=1, validation_alias="MAX_CONCURRENT_JOBS")
+    max_concurrent_jobs: int = Field(
+        5, ge=1, validation_alias="MAX_CONCURRENT_JOBS",
+        description="Clip jobs running at once (the clip-video deployment's limit); more wait.",
+    )  # fmt: skip
+    max_concurrent_batches: int = Field(
+        1, ge=1, validation_alias="MAX_CONCURRENT_BATCHES",
+        description="URL-list batches running at once; each only waits on its jobs.",
+    )  # fmt: skip
+    restyle_concurrency: int = Field(
+        2, ge=1, validation_alias="RESTYLE_CONCURRENCY",
+        description="Clip re-renders (restyle-clip runs) at once; more wait queued.",
+    )  # fmt: skip
+    retention_sweep_seconds: int = Field(
+        300, ge=10, validation_alias="RETENTION_SWEEP_SECONDS",
+        description="How often the retention sweep runs.",
+    )  # fmt: skip
     job_retention_seconds: int = Field(3600, ge=0, validation_alias="JOB_RETENTION_SECONDS")
     max_file_size_mb: int = Field(
         2048,

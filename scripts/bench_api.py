@@ -29,12 +29,12 @@ CHUNK = 1024 * 1024
 
 
 def main() -> int:
-    from tests.servers import running_stack, stack_env
+    from deployments.stack import loopback_env, running_stack
 
     home = Path(tempfile.mkdtemp(prefix="reelflow-bench-api-"))
     # Jobs point at a closed port of 127.0.0.1: the worker is stopped before any runs, and the
     # API's URL check must not send even a DNS query off this machine.
-    env = stack_env(home, 5, MAX_FILE_SIZE_MB="2100")
+    env = loopback_env(home, 5, MAX_FILE_SIZE_MB="2100")
     try:
         with running_stack(home, env) as stack:
             stack.stop_process("worker")

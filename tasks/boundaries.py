@@ -16,7 +16,7 @@ from typing import NamedTuple
 from prefect import task
 
 from reelflow.models import BoundaryFacts, DroppedMoment, Moment, RepairedMoment, Transcript
-from tasks.moment_options import MomentOptions
+from tasks.moments.types import MomentOptions
 
 SNAP_S = 1.5  # a sentence boundary this close is where the speaker meant the cut to be
 PAUSE_S = 0.3  # a gap this long after a word is a natural place to end

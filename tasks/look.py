@@ -19,18 +19,14 @@ from pathlib import Path
 from reelflow.ass import ass_filter, new_document, write_ass
 from reelflow.caching import stable_hash
 from reelflow.errors import GeminiError
-from reelflow.jobs import write_json_atomic
+from reelflow.files import write_json_atomic, write_text_atomic
 from reelflow.models import MediaInfo, ReframePlan, Transcript, Word
 from reelflow.styles import LookOptions
 from tasks.captions import CaptionLine, add_captions, break_lines, caption_words, srt_text, vtt_text
-from tasks.effects import (
-    EffectsPlan,
-    TimeMap,
-    clip_loudness,
-    clip_words,
-    effect_filters,
-    effects_task,
-)
+from tasks.effects.dispatch import effects_task
+from tasks.effects.filters import TimeMap, effect_filters
+from tasks.effects.local import clip_loudness, clip_words
+from tasks.effects.types import EffectsPlan
 from tasks.hook_title import add_hook, layout_hook
 
 log = logging.getLogger(__name__)
@@ -118,7 +114,7 @@ def build_look(
     fps: float,
     effects: EffectsPlan | None = None,
 ) -> ClipLook:
-    """`words` are in seconds from the clip start (tasks.effects.clip_words)."""
+    """`words` are in seconds from the clip start (tasks.effects.local.clip_words)."""
     if look.plain:
         return ClipLook()
     video, audio = [], []
@@ -157,17 +153,14 @@ def build_look(
     )
 
 
-def look_entry(look: ClipLook, reframe: ReframePlan, folder: Path, stem: str) -> dict:
+def look_entry(look: ClipLook, folder: Path, stem: str) -> dict:
     """Write `<stem>.srt`, `<stem>.vtt` (captions) and `<stem>.effects.json` beside the clip;
-    return the manifest fields that name them, and the reframe plan a restyle renders from."""
-    fields: dict = {"reframe": reframe.model_dump(mode="json")}
+    return the manifest fields (reelflow.manifest.Rendering) that name them."""
+    fields: dict = {}
     if look.captions:
         for ext, text in (("srt", srt_text(look.captions)), ("vtt", vtt_text(look.captions))):
-            path = folder / f"{stem}.{ext}"
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
-            fields[f"captions_{ext}"] = path.name
+            write_text_atomic(folder / f"{stem}.{ext}", text)
+            fields[f"captions_{ext}"] = f"{stem}.{ext}"
     if look.effects is not None:
         write_json_atomic(folder / f"{stem}.effects.json", look.effects.model_dump(mode="json"))
         fields["effects"] = {

@@ -43,7 +43,16 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 from reelflow.caching import retry_transient_only
-from reelflow.jobs import EXPIRED_MARKER, MANIFEST, job_dir, read_manifest, update_manifest
+from reelflow.jobs import EXPIRED_MARKER, job_dir
+from reelflow.manifest import (
+    MANIFEST,
+    Manifest,
+    UploadedFile,
+    Uploads,
+    now_iso,
+    read_manifest,
+    update_manifest,
+)
 from reelflow.settings import get_settings
 from reelflow.storage import S3Storage, content_type, get_storage, job_prefix
 
@@ -67,9 +76,10 @@ def job_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.name == MANIFEST)
 
 
-def read_uploads(folder: Path) -> dict | None:
+def read_uploads(folder: Path) -> Uploads | None:
     """The manifest's `uploads` section: the bucket, a status and each file's outcome."""
-    return (read_manifest(folder) or {}).get("uploads")
+    manifest = read_manifest(folder)
+    return manifest.uploads if manifest else None
 
 
 def start_uploads(job_id: str, folder: Path) -> threading.Thread | None:
@@ -122,9 +132,9 @@ def _upload_in_background(job_id: str, folder: str, settings: SettingsContext | 
                 upload_job(job_id, folder, return_state=True)
     except Exception as exc:  # the flow run itself could not run (Prefect API gone...)
         _log.warning("Uploading job %s stopped: %s", job_id, exc)
-        record = read_uploads(Path(folder)) or {}
+        record = read_uploads(Path(folder)) or Uploads(job_id=job_id)
         error = f"{type(exc).__name__}: {exc}"[:300]
-        _write(Path(folder), {**record, "status": "failed", "error": error})
+        _write(Path(folder), record.model_copy(update={"status": "failed", "error": error}))
     finally:
         stop.set()
 
@@ -139,9 +149,12 @@ def _heartbeat(folder: Path, stop: threading.Event) -> None:
             return
 
 
-def _touch(manifest: dict) -> None:
-    if manifest.get("uploads"):
-        manifest["uploads"]["updated_at"] = _now()
+def _touch(manifest: Manifest) -> Manifest:
+    if manifest.uploads is None:
+        return manifest
+    return manifest.model_copy(
+        update={"uploads": manifest.uploads.model_copy(update={"updated_at": now_iso()})}
+    )
 
 
 def _upload_run_name() -> str:
@@ -173,38 +186,37 @@ def upload_job(job_id: str, folder: str | None = None):
     if not path.is_dir():
         return Failed(message=f"The files of job {job_id} are gone (deleted or expired)")
     record = _fresh_record(job_id, path, storage, read_uploads(path))
-    todo = [f for f in job_files(path) if not record["files"][f.name]["uploaded"]]
-    record["status"] = "uploading"
+    todo = [f for f in job_files(path) if not record.files[f.name].uploaded]
+    record = record.model_copy(update={"status": "uploading"})
     _write(path, record)
 
     send = _file_task()
     manifest = [f for f in todo if f.name == MANIFEST]
-    futures = {send.submit(str(f), record["files"][f.name]["s3_key"]): f
+    futures = {send.submit(str(f), record.files[f.name].s3_key): f
                for f in todo if f.name != MANIFEST}  # fmt: skip
     for future in as_completed(list(futures)):
         future.wait()  # sets the final state in memory; `state` alone may ask the API too early
-        _note(record, futures[future], future.state)
+        record = _noted(record, futures[future].name, future.state)
         _write(path, record)
     for f in manifest:
-        entry = record["files"][f.name]
-        if any(not e["uploaded"] for n, e in record["files"].items() if n != MANIFEST):
-            entry["error"] = "Not uploaded: waits until every other file is up"
+        if any(not e.uploaded for n, e in record.files.items() if n != MANIFEST):
+            error = "Not uploaded: waits until every other file is up"
+            record = _with_file(record, f.name, error=error)
             continue
         # The copy on S3 is the one that says it is uploaded; a failure below says otherwise.
-        entry.update(uploaded=True, error=None, uploaded_at=_now())
+        record = _with_file(record, f.name, uploaded=True, error=None, uploaded_at=now_iso())
         _write(path, record)
-        _note(record, f, send(str(f), entry["s3_key"], return_state=True))
+        state = send(str(f), record.files[f.name].s3_key, return_state=True)
+        record = _noted(record, f.name, state)
 
-    failed = {n: e for n, e in record["files"].items() if not e["uploaded"]}
-    record["status"] = "failed" if failed else "uploaded"
+    failed = {n: e for n, e in record.files.items() if not e.uploaded}
+    record = record.model_copy(update={"status": "failed" if failed else "uploaded"})
     _write(path, record)
     _report(record, storage)
     if failed:
-        first = next(iter(failed.values()))["error"]
-        return Failed(
-            message=f"{len(failed)} of {len(record['files'])} files not uploaded: {first}"
-        )
-    return {"job_id": job_id, "uploaded": len(todo), "files": len(record["files"])}
+        first = next(iter(failed.values())).error
+        return Failed(message=f"{len(failed)} of {len(record.files)} files not uploaded: {first}")
+    return {"job_id": job_id, "uploaded": len(todo), "files": len(record.files)}
 
 
 def _file_task():
@@ -216,30 +228,30 @@ def _file_task():
     )
 
 
-def _pending_record(job_id: str, folder: Path) -> dict:
-    record = read_uploads(folder) or {"job_id": job_id, "files": {}}
-    return {**record, "status": "pending", "updated_at": _now()}
+def _pending_record(job_id: str, folder: Path) -> Uploads:
+    record = read_uploads(folder) or Uploads(job_id=job_id)
+    return record.model_copy(update={"status": "pending", "updated_at": now_iso()})
 
 
-def _fresh_record(job_id: str, folder: Path, storage: S3Storage, old: dict | None) -> dict:
+def _fresh_record(job_id: str, folder: Path, storage: S3Storage, old: Uploads | None) -> Uploads:
     """Every current file gets an entry; entries of files uploaded before are kept."""
-    old_files = (old or {}).get("files", {}) if (old or {}).get("bucket") == storage.bucket else {}
+    old_files = old.files if old is not None and old.bucket == storage.bucket else {}
     prefix = job_prefix(storage, job_id)
     files = {}
     for f in job_files(folder):
-        entry = old_files.get(f.name) or {}
+        entry = old_files.get(f.name) or UploadedFile(s3_key=prefix + f.name)
         version = _version(f)
-        files[f.name] = {
-            "s3_key": prefix + f.name,
-            "uploaded": bool(entry.get("uploaded")) and entry.get("version") == version,
-            "error": None if entry.get("uploaded") else entry.get("error"),
-            "size": f.stat().st_size,
-            "version": version,
-            "content_type": content_type(f),
-            "uploaded_at": entry.get("uploaded_at"),
-        }
-    return {"job_id": job_id, "bucket": storage.bucket, "status": "pending", "files": files,
-            "error": None, "updated_at": _now()}  # fmt: skip
+        files[f.name] = UploadedFile(
+            s3_key=prefix + f.name,
+            uploaded=entry.uploaded and entry.version == version,
+            error=None if entry.uploaded else entry.error,
+            size=f.stat().st_size,
+            version=version,
+            content_type=content_type(f),
+            uploaded_at=entry.uploaded_at,
+        )
+    return Uploads(job_id=job_id, bucket=storage.bucket, status="pending", files=files,
+                   updated_at=now_iso())  # fmt: skip
 
 
 def _version(f: Path) -> str:
@@ -253,50 +265,50 @@ def _version(f: Path) -> str:
     return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
 
 
-def _note(record: dict, f: Path, state) -> None:
-    entry = record["files"][f.name]
+def _with_file(record: Uploads, name: str, **changes) -> Uploads:
+    files = {**record.files, name: record.files[name].model_copy(update=changes)}
+    return record.model_copy(update={"files": files})
+
+
+def _noted(record: Uploads, name: str, state) -> Uploads:
     if state.is_completed():
-        entry.update(uploaded=True, error=None, uploaded_at=_now())
-        return
+        return _with_file(record, name, uploaded=True, error=None, uploaded_at=now_iso())
     exc = state.result(raise_on_failure=False)
     reason = str(exc) if isinstance(exc, BaseException) else (state.message or state.name)
-    entry.update(uploaded=False, error=reason)
+    return _with_file(record, name, uploaded=False, error=reason)
 
 
-def _report(record: dict, storage: S3Storage) -> None:
-    files = record["files"]
-    done = sum(e["uploaded"] for e in files.values())
+def _report(record: Uploads, storage: S3Storage) -> None:
+    files = record.files
+    done = sum(e.uploaded for e in files.values())
     lines = [
-        f"### Uploads of job `{record['job_id']}`: {done} of {len(files)} files in "
+        f"### Uploads of job `{record.job_id}`: {done} of {len(files)} files in "
         f"`s3://{storage.bucket}`",
         "",
         "| file | key | size | uploaded | error |",
         "|---|---|---|---|---|",
     ]
     for name, e in files.items():
-        error = (e["error"] or "").replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {name} | `{e['s3_key']}` | {e['size']:,} | "
-                     f"{'yes' if e['uploaded'] else 'no'} | {error} |")  # fmt: skip
+        error = (e.error or "").replace("|", "\\|").replace("\n", " ")
+        lines.append(f"| {name} | `{e.s3_key}` | {e.size:,} | "
+                     f"{'yes' if e.uploaded else 'no'} | {error} |")  # fmt: skip
     create_markdown_artifact(
         "\n".join(lines),
-        key=f"uploads-{record['job_id']}"[:64],
-        description=f"S3 uploads of job {record['job_id']}",
+        key=f"uploads-{record.job_id}"[:64],
+        description=f"S3 uploads of job {record.job_id}",
     )
     logger = get_run_logger()
     if done == len(files):
-        logger.info("%d files of job %s are on S3", done, record["job_id"])
+        logger.info("%d files of job %s are on S3", done, record.job_id)
     else:
         logger.warning("%d of %d files of job %s are not on S3; the retention sweep retries",
-                       len(files) - done, len(files), record["job_id"])  # fmt: skip
+                       len(files) - done, len(files), record.job_id)  # fmt: skip
 
 
-def _write(folder: Path, record: dict) -> None:
-    if folder.is_dir():  # a job deleted meanwhile gets no new folder
-        update_manifest(folder, lambda m: m.update(uploads={**record, "updated_at": _now()}))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+def _write(folder: Path, record: Uploads) -> None:
+    """Record the upload in the manifest (a job deleted meanwhile gets no new folder)."""
+    stamped = record.model_copy(update={"updated_at": now_iso()})
+    update_manifest(folder, lambda m: m.model_copy(update={"uploads": stamped}))
 
 
 def _logger():
@@ -317,17 +329,17 @@ def retry_failed_uploads(jobs_root: Path | None = None) -> int:
     started = 0
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
         record = read_uploads(folder)
-        if record and (record.get("status") == "failed" or _abandoned(record)):
-            started += start_uploads(record.get("job_id") or folder.name, folder) is not None
+        if record and (record.status == "failed" or _abandoned(record)):
+            started += start_uploads(record.job_id or folder.name, folder) is not None
     return started
 
 
-def _abandoned(record: dict) -> bool:
-    if record.get("status") not in {"pending", "uploading"}:
+def _abandoned(record: Uploads) -> bool:
+    if record.status not in {"pending", "uploading"}:
         return False
     try:
-        updated = datetime.fromisoformat(record["updated_at"])
-    except (KeyError, TypeError, ValueError):
+        updated = datetime.fromisoformat(record.updated_at or "")
+    except ValueError:
         return True
     return datetime.now(UTC) - updated > timedelta(seconds=STALE_AFTER_S)
 

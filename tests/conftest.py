@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-DATA = Path(__file__).parent / "data"
-SAMPLE = DATA / "sample.mp4"
+from tests.helpers.media import SAMPLE, make_media
 
 # Before anything imports Prefect: keep its home, results and database out of the user's.
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="reelflow-tests-"))
@@ -51,14 +48,6 @@ def ffmpeg() -> str:
     return ffmpeg_path()
 
 
-def make_media(ffmpeg: str, out: Path, *args: str) -> Path:
-    """Run ffmpeg with lavfi inputs to make a small test file."""
-    subprocess.run(
-        [ffmpeg, "-nostdin", "-v", "error", "-y", *args, str(out)], check=True, timeout=120
-    )
-    return out
-
-
 @pytest.fixture
 def short_video(tmp_path, ffmpeg) -> Path:
     """22 s of the sample: enough for one 15-20 s clip, quick to process."""
@@ -74,19 +63,3 @@ def _no_error_logs(caplog):
     expected = getattr(caplog, "errors_expected", False)
     if errors and not expected:
         pytest.fail("unexpected ERROR log: " + "; ".join(r.getMessage() for r in errors[:3]))
-
-
-@contextmanager
-def gemini_stand_in(monkeypatch, key: str, **env: str):
-    """The stand-in Gemini server on 127.0.0.1, with GEMINI_* settings pointing at it, the
-    key in GEMINI_API_KEY and fast retries; `env` adds or overrides settings."""
-    from reelflow.settings import get_settings
-    from tests.gemini_server import GeminiStandIn
-
-    settings = {"GEMINI_API_KEY": key, "GEMINI_RETRY_DELAY_S": "0.05", **env}
-    with GeminiStandIn() as server:
-        for name, value in {**settings, "GEMINI_BASE_URL": server.url}.items():
-            monkeypatch.setenv(name, value)
-        get_settings.cache_clear()
-        yield server
-    get_settings.cache_clear()

@@ -1,0 +1,66 @@
+"""The one place where reelflow's errors become HTTP answers.
+
+Services raise the project's own errors (reelflow.errors); this table gives each its status
+code, and the answer carries the error's one-line message in Litestar's usual shape
+(`{"status_code": ..., "detail": ...}`). Anything unexpected is logged with its traceback and
+answered with a generic 500 that echoes nothing of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from inspect import getmro
+
+from litestar import MediaType, Request, Response
+
+from reelflow.errors import (
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    ReelflowError,
+    TooLarge,
+    Unavailable,
+    URLNotAllowed,
+)
+from reelflow.storage import StorageError
+
+logger = logging.getLogger("reelflow.api")
+
+# Most specific first does not matter: the error's own class hierarchy is walked.
+STATUS: dict[type[ReelflowError], int] = {
+    InvalidRequest: 400,
+    URLNotAllowed: 400,
+    NotFound: 404,
+    Conflict: 409,
+    TooLarge: 413,
+    Unavailable: 503,
+    StorageError: 503,
+    ReelflowError: 400,
+}
+
+
+def status_of(exc: ReelflowError) -> int:
+    return next(STATUS[cls] for cls in getmro(type(exc)) if cls in STATUS)
+
+
+def reelflow_error(_: Request, exc: ReelflowError) -> Response:
+    status = status_of(exc)
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return _answer(status, str(exc), headers)
+
+
+def internal_error(request: Request, exc: Exception) -> Response:
+    logger.error("Unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
+    return _answer(500, "Internal server error; see the API's log")
+
+
+def _answer(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        {"status_code": status, "detail": detail},
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+EXCEPTION_HANDLERS = {ReelflowError: reelflow_error, 500: internal_error}

@@ -1,0 +1,117 @@
+"""Jobs over HTTP: submit a video, follow it, list, cancel or delete, download its clips.
+
+Handlers read the request and call one JobService method (api/service.py); errors are
+reelflow's own, answered by api/errors.py.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, delete, get, post
+from litestar.datastructures import State
+from litestar.params import FromPath, FromQuery, Parameter
+from litestar.response import Stream
+
+from api.body import read_json_object
+from api.files import file_response
+from api.schemas import Deleted, JobList, JobStatusOut, Submitted
+from api.uploads import parse_upload, too_large
+from reelflow.errors import InvalidRequest
+from reelflow.settings import Settings
+from reelflow.status import JobStatus
+
+JSON_LIMIT = 1024 * 1024
+# Room for the multipart framing and text fields around the file itself.
+FORM_SLACK = 1024 * 1024
+
+
+@post("/api/process", request_max_body_size=None, status_code=200, summary="Submit a video")
+async def process(request: Request, state: State) -> Submitted:
+    """Submit a video by URL (JSON `{"url": ...}` or form field `url`) or as a multipart `file`.
+
+    Header `X-Gemini-Key` is required. Optional: `clips`, `min_seconds`, `max_seconds`,
+    `provider` (`gemini`, the default, or `local`), `captions`, `hook`, `effects`. Answers at
+    once with the job id.
+    """
+    key = gemini_key(request, required=True)
+    fields, upload = await read_submission(request, state.settings)
+    return Submitted(job_id=await state.jobs.submit(fields, upload, key))
+
+
+@get("/api/status/{job_id:str}", summary="A job's status, progress, logs and clips")
+async def status(job_id: FromPath[str], request: Request, state: State) -> JobStatusOut:
+    base = str(request.base_url).rstrip("/")
+
+    def clip_url(job: str, index: int, kind: str) -> str:
+        suffix = "" if kind == "video" else "/thumbnail"
+        return f"{base}/api/jobs/{job}/clips/{index}{suffix}"
+
+    return await state.jobs.status(job_id, clip_url)
+
+
+@get("/api/jobs", summary="Jobs, newest first")
+async def list_jobs(
+    state: State,
+    status: FromQuery[JobStatus | None] = None,
+    limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    offset: Annotated[int, Parameter(ge=0)] = 0,
+) -> JobList:
+    jobs = await state.jobs.list(status, limit, offset)
+    return JobList(jobs=jobs, limit=limit, offset=offset)
+
+
+@delete("/api/jobs/{job_id:str}", status_code=200, summary="Cancel a job, or delete its files")
+async def cancel_job(job_id: FromPath[str], state: State) -> Deleted:
+    return await state.jobs.cancel_or_delete(job_id)
+
+
+@get("/api/jobs/{job_id:str}/clips/{index:int}", summary="Download or stream a clip")
+async def clip_video_file(
+    job_id: FromPath[str], index: FromPath[int], request: Request, state: State
+) -> Stream:
+    path, name = await state.jobs.clip_file(job_id, index, "video")
+    return file_response(request, path, name)
+
+
+@get("/api/jobs/{job_id:str}/clips/{index:int}/thumbnail", summary="A clip's thumbnail")
+async def clip_thumbnail(
+    job_id: FromPath[str], index: FromPath[int], request: Request, state: State
+) -> Stream:
+    path, name = await state.jobs.clip_file(job_id, index, "thumbnail")
+    return file_response(request, path, name)
+
+
+def gemini_key(request: Request, *, required: bool = False) -> str:
+    key = (request.headers.get("x-gemini-key") or "").strip()
+    if required and not key:
+        raise InvalidRequest("Missing X-Gemini-Key header")
+    return key
+
+
+async def read_submission(request: Request, settings: Settings) -> tuple[dict, Any]:
+    """(text fields, uploaded file or None): JSON, or multipart with the file streamed
+    straight to disk and held to MAX_FILE_SIZE_MB."""
+    content_type = request.headers.get("content-type", "")
+    length = int(request.headers.get("content-length") or 0)
+    if content_type.startswith("multipart/form-data"):
+        if length > settings.max_file_size_mb * 1024 * 1024 + FORM_SLACK:
+            raise too_large(settings.max_file_size_mb)
+        form = await parse_upload(
+            request.stream(), _boundary(content_type), settings.uploads_dir,
+            settings.max_file_size_mb,
+        )  # fmt: skip
+        return form.fields, form.file_path
+    if content_type.startswith("application/json"):
+        return await read_json_object(request, JSON_LIMIT, '{"url": ...}'), None
+    raise InvalidRequest(
+        "Send JSON like {\"url\": ...} or multipart/form-data with a 'file' (or 'url') field"
+    )
+
+
+def _boundary(content_type: str) -> bytes:
+    for part in content_type.split(";")[1:]:
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "boundary" and value:
+            return value.strip('"').encode()
+    raise InvalidRequest("multipart/form-data without a boundary")

@@ -1,0 +1,86 @@
+"""What the API answers, as typed models: they document themselves in the OpenAPI schema."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from reelflow.manifest import ClipEntry
+from reelflow.status import JobStatus
+
+
+class Submitted(BaseModel):
+    job_id: str = Field(description="The job's id: use it with /api/status/{job_id}.")
+    status: str = Field("queued", description="Always 'queued' for a new job.")
+
+
+class RestyleSubmitted(Submitted):
+    restyle_of: str = Field(description="The job whose clip is rendered again.")
+    index: int = Field(description="The clip's number.")
+
+
+class JobSummary(BaseModel):
+    job_id: str
+    status: JobStatus
+    state: str | None = Field(None, description="The Prefect state name behind the status.")
+    name: str | None = Field(None, description="The run's name in the Prefect UI.")
+    source: str = Field("", description="The URL, or an uploaded file's name.")
+    created_at: str | None = None
+    updated_at: str | None = None
+    error: str | None = Field(None, description="Why a failed job failed.")
+
+
+class ClipOut(ClipEntry):
+    """A clip as the manifest records it, with links, and the reference service's names."""
+
+    file: str = Field(exclude=True)
+    thumbnail: str = Field(exclude=True)
+    video_url: str
+    thumbnail_url: str
+    s3_url: str | None = Field(None, description="A presigned S3 link, once uploaded.")
+    thumbnail_s3_url: str | None = None
+    video_title_for_youtube_short: str = ""
+    video_description_for_tiktok: str = ""
+    video_description_for_instagram: str = ""
+    viral_hook_text: str = ""
+
+
+class ClipsResult(BaseModel):
+    clips: list[ClipOut] = Field(default_factory=list)
+
+
+class UploadedFileOut(BaseModel):
+    s3_key: str
+    uploaded: bool
+    error: str | None = None
+
+
+class UploadsOut(BaseModel):
+    status: str | None = None
+    files: dict[str, UploadedFileOut] = Field(default_factory=dict)
+
+
+class JobStatusOut(JobSummary):
+    stage: str = Field(description="queued, a pipeline stage (ingest ... publish), or done.")
+    progress: int = Field(ge=0, le=100)
+    logs: list[str] = Field(default_factory=list, description="The run's last log lines.")
+    files_expired: bool = False
+    result: ClipsResult = Field(default_factory=ClipsResult)
+    uploads: UploadsOut | None = Field(None, description="The S3 copy, with S3 configured.")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary]
+    limit: int
+    offset: int
+
+
+class Deleted(BaseModel):
+    job_id: str
+    status: str = Field(description="cancelled, cancelling, or the finished job's status.")
+    files_deleted: bool
+
+
+class Health(BaseModel):
+    api: str = "ok"
+    prefect: str = Field(description="ok or unreachable")

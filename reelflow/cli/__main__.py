@@ -1,0 +1,5 @@
+import sys
+
+from reelflow.cli import main
+
+sys.exit(main())

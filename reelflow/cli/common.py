@@ -1,0 +1,53 @@
+"""Pieces every `reelflow` command shares: the look options, errors, Prefect's environment."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def add_look_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--captions", nargs="?", const="bold", metavar="PRESET",
+        help="burn in word-by-word captions: bold (default), classic, karaoke, pop, boxed, or a "
+        'JSON style such as \'{"preset": "pop", "position": 60}\'',
+    )  # fmt: skip
+    parser.add_argument(
+        "--hook", nargs="?", const="true", metavar="JSON",
+        help="show the clip's hook line as a title card (optionally a JSON style, e.g. "
+        '\'{"position": "middle", "duration_s": 5}\')',
+    )  # fmt: skip
+    parser.add_argument(
+        "--effects", nargs="?", const="true", metavar="JSON",
+        help="punch-in zooms on emphasis and a colour grade (optionally JSON options, e.g. "
+        '\'{"cut_silences": true}\')',
+    )  # fmt: skip
+
+
+def look_options(args: argparse.Namespace) -> dict:
+    """The look fields for a ClipRequest or RestyleRequest: JSON where given, else the word."""
+    out = {}
+    for name in ("captions", "hook", "effects"):
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        try:
+            out[name] = json.loads(value)
+        except json.JSONDecodeError:
+            out[name] = value
+    return out
+
+
+def prefect_defaults() -> None:
+    """What an in-process run needs from Prefect: no analytics, and a temporary server given
+    longer to start than Prefect's default on a busy 2-core machine."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def fail(reason: str) -> int:
+    print(f"reelflow: error: {reason}", file=sys.stderr)
+    return 1

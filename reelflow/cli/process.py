@@ -1,0 +1,82 @@
+"""`reelflow process <file-or-URL>`: run the clip flow in this process and show what came out."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from reelflow.cli.common import (
+    add_look_arguments,
+    fail,
+    look_options,
+    prefect_defaults,
+)
+from reelflow.errors import describe_invalid
+from reelflow.manifest import ClipEntry
+
+
+def add_command(sub) -> None:
+    p = sub.add_parser("process", help="cut a video (file or URL) into vertical clips")
+    p.add_argument("source", help="a video file, or an http(s) URL (YouTube or a direct link)")
+    p.add_argument("--clips", type=int, help="how many clips (default: as many good ones, 3-15)")
+    p.add_argument("--min-seconds", type=float, default=15.0, help="shortest clip (default 15)")
+    p.add_argument("--max-seconds", type=float, default=60.0, help="longest clip (default 60)")
+    p.add_argument("--provider", choices=["local", "gemini"], default="local")
+    p.add_argument("--out", help="folder for the clips (default: <data dir>/jobs/<job id>)")
+    add_look_arguments(p)
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reelflow.jobs import ClipRequest
+
+    source = args.source
+    if "://" not in source:
+        source = str(Path(source).expanduser().absolute())
+    try:
+        request = ClipRequest(
+            source=source,
+            clips=args.clips,
+            min_seconds=args.min_seconds,
+            max_seconds=args.max_seconds,
+            provider=args.provider,
+            out_dir=str(Path(args.out).absolute()) if args.out else None,
+            **look_options(args),
+        )
+    except ValidationError as exc:
+        return fail(describe_invalid(exc.errors()))
+    return _run(request)
+
+
+def _run(request) -> int:
+    prefect_defaults()
+    from flows.clip import clip_video
+    from reelflow.jobs import job_dir
+    from reelflow.manifest import read_manifest
+
+    print(f"reelflow: clipping {request.label()} ...", file=sys.stderr)
+    state = clip_video(request, return_state=True)
+    # Keep the answer the last thing printed (Prefect logs its temporary server's shutdown).
+    logging.getLogger("prefect").setLevel(logging.WARNING)
+    job_id = str(state.state_details.flow_run_id)
+    folder = job_dir(job_id, request.out_dir)
+    if not state.is_completed():
+        return fail(state.message or "the job failed")
+    manifest = read_manifest(folder)
+    print(format_table(manifest.clips if manifest else [], folder))
+    return 0
+
+
+def format_table(clips: list[ClipEntry], folder: Path) -> str:
+    rows = [("#", "start", "end", "score", "title", "file")]
+    for c in sorted(clips, key=lambda c: c.index):
+        title = c.title if len(c.title) <= 48 else c.title[:47] + "…"
+        rows.append((str(c.index), f"{c.start:.1f}", f"{c.end:.1f}", f"{c.score:.0f}", title,
+                     c.file))  # fmt: skip
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join([*lines, f"\n{len(clips)} clips in {folder}"])

@@ -1,0 +1,52 @@
+"""`reelflow restyle <job folder> <index>`: render one clip again with a new look."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from reelflow.cli.common import (
+    add_look_arguments,
+    fail,
+    look_options,
+    prefect_defaults,
+)
+from reelflow.errors import describe_invalid
+
+
+def add_command(sub) -> None:
+    r = sub.add_parser(
+        "restyle",
+        help="render one clip of a finished job again with new captions, hook or effects",
+        description="Renders from the source video (not from the clip) and writes "
+        "clip_NN_vK.mp4 (with .jpg, .srt, .vtt) beside the earlier files.",
+    )
+    r.add_argument("job", help="the job's folder (or its id under <data dir>/jobs)")
+    r.add_argument("index", type=int, help="the clip's number")
+    add_look_arguments(r)
+    r.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from reelflow.styles import RestyleRequest
+
+    job = args.job
+    if Path(job).expanduser().exists():
+        job = str(Path(job).expanduser().absolute())
+    try:
+        request = RestyleRequest(job=job, index=args.index, **look_options(args))
+    except ValidationError as exc:
+        return fail(describe_invalid(exc.errors()))
+    prefect_defaults()
+    from flows.restyle import job_folder, restyle_clip
+
+    print(f"reelflow: restyling {request.label()} ...", file=sys.stderr)
+    state = restyle_clip(request, return_state=True)
+    if not state.is_completed():
+        return fail(state.message or "the restyle failed")
+    result = state.result()
+    print(job_folder(request.job) / result["file"])
+    return 0

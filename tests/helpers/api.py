@@ -1,0 +1,52 @@
+"""The API in this process (Litestar's TestClient) against the session's real Prefect server,
+with the deployments registered as the worker would, but no worker: runs stay queued."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flows.names import CLIP_DEPLOYMENT_PATH
+
+
+@contextmanager
+def api_client(settings=None) -> Iterator:
+    from litestar.testing import TestClient
+
+    from api.app import create_app
+    from reelflow.settings import get_settings
+
+    with TestClient(create_app(settings or get_settings())) as client:
+        yield client
+
+
+def register_deployments() -> None:
+    """What `deployments.serve` registers, without serving them."""
+    from deployments.definitions import build_deployments
+    from reelflow.settings import get_settings
+
+    for deployment in build_deployments(get_settings()):
+        deployment.apply()
+
+
+def remove_deployment(path: str = CLIP_DEPLOYMENT_PATH) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    async def remove() -> None:
+        async with get_client() as client:
+            try:
+                deployment = await client.read_deployment_by_name(path)
+            except ObjectNotFound:
+                return
+            await client.delete_deployment(deployment.id)
+
+    asyncio.run(remove())
+
+
+def read_run_parameters(job_id: str) -> dict:
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(job_id).parameters

@@ -1,0 +1,290 @@
+"""The REST API against the real stack: a Prefect server, the worker serving the deployments,
+and the API under uvicorn, all on 127.0.0.1, started and stopped by this module."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flows.names import RETENTION_DEPLOYMENT_PATH
+from tests.helpers.media import SAMPLE, make_media
+from tests.helpers.servers import running_stack, stack_env, static_server
+
+pytestmark = pytest.mark.slow
+
+KEY = "AIzaSy-TEST-KEY-7f3a9c21"
+LIMIT = 2
+RETENTION = RETENTION_DEPLOYMENT_PATH
+JOB = {"provider": "local", "clips": 1, "min_seconds": 15, "max_seconds": 25}
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory, ffmpeg) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("media")
+    short = make_media(ffmpeg, folder / "talk.mp4", "-i", str(SAMPLE), "-t", "42",
+                       "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")  # fmt: skip
+    (folder / "notes.mp4").write_text("this is a text file, not a video\n")
+    (folder / "long.mp4").symlink_to(SAMPLE)
+    return {"short": short, "text": folder / "notes.mp4", "folder": folder}
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, media):
+    from tests.helpers.gemini_server import GeminiStandIn
+
+    home = tmp_path_factory.mktemp("stack")
+    with static_server(media["folder"]) as files_url, GeminiStandIn() as gemini:
+        env = stack_env(
+            home, LIMIT, MAX_FILE_SIZE_MB="5", GEMINI_BASE_URL=gemini.url,
+            GEMINI_RETRY_DELAY_S="0.2",
+        )  # fmt: skip
+        with running_stack(home, env) as running:
+            running.files_url, running.gemini = files_url, gemini
+            yield running
+
+
+@pytest.fixture
+def api(stack):
+    with httpx.Client(base_url=stack.api_url, timeout=60) as client:
+        yield client
+
+
+def submit(api, *, json_body=None, files=None, data=None, key=KEY) -> httpx.Response:
+    headers = {"X-Gemini-Key": key} if key else {}
+    return api.post("/api/process", json=json_body, files=files, data=data, headers=headers)
+
+
+def wait_for(api, job_id: str, statuses=("completed", "failed", "cancelled"), timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = api.get(f"/api/status/{job_id}").json()
+        if body["status"] in statuses:
+            return body
+        time.sleep(1)
+    raise AssertionError(f"job {job_id} still {body['status']} after {timeout} s")
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+
+def test_upload_job_completes_and_clip_streams(api, media, ffmpeg, tmp_path):
+    with media["short"].open("rb") as fh:
+        r = submit(api, files={"file": ("my talk #1.mp4", fh, "video/mp4")},
+                   data={k: str(v) for k, v in JOB.items()})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "queued"
+    body = wait_for(api, r.json()["job_id"])
+    assert body["status"] == "completed", body
+    assert body["progress"] == 100 and body["result"]["clips"]
+    clip = body["result"]["clips"][0]
+    video = httpx.get(clip["video_url"], timeout=60)
+    assert video.status_code == 200 and video.headers["accept-ranges"] == "bytes"
+    (tmp_path / "clip.mp4").write_bytes(video.content)
+    probe = _probe(tmp_path / "clip.mp4")
+    assert (probe["width"], probe["height"]) == (1080, 1920)
+    part = httpx.get(clip["video_url"], headers={"Range": "bytes=100-199"}, timeout=60)
+    assert part.status_code == 206 and part.content == video.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(video.content)}"
+    tail = httpx.get(clip["video_url"], headers={"Range": "bytes=-10"}, timeout=60)
+    assert tail.status_code == 206 and tail.content == video.content[-10:]
+    bad = httpx.get(clip["video_url"], headers={"Range": f"bytes={len(video.content)}-"})
+    assert bad.status_code == 416
+    thumb = httpx.get(clip["thumbnail_url"], timeout=60)
+    assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
+
+
+def test_url_job_completes(api, stack):
+    r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", **JOB})
+    body = wait_for(api, r.json()["job_id"])
+    assert body["status"] == "completed", body
+    restyle = api.post(f"/api/jobs/{body['job_id']}/clips/1/render", json={"captions": "bold"})
+    assert restyle.status_code == 200, restyle.text
+    again = wait_for(api, restyle.json()["job_id"])
+    assert again["status"] == "completed", again
+    video = httpx.get(again["result"]["clips"][0]["video_url"], timeout=60)
+    assert video.status_code == 200 and len(video.content) > 10_000
+    bad = api.post(f"/api/jobs/{body['job_id']}/clips/1/render", json={"captions": "nope"})
+    assert bad.status_code == 400
+    listed = api.get("/api/jobs", params={"status": "completed"}).json()["jobs"]
+    assert body["job_id"] in [j["job_id"] for j in listed]
+
+
+def test_non_video_upload_fails_clearly(api, media):
+    with media["text"].open("rb") as fh:
+        r = submit(api, files={"file": ("notes.mp4", fh, "video/mp4")}, data={"provider": "local"})
+    body = wait_for(api, r.json()["job_id"])
+    assert body["status"] == "failed"
+    assert "not a readable video" in body["error"] or "no video stream" in body["error"]
+
+
+def test_concurrency_limit_holds(api, stack):
+    url = f"{stack.files_url}/talk.mp4"
+    with ThreadPoolExecutor(2 * LIMIT) as pool:
+        answers = list(pool.map(lambda _: submit(api, json_body={"url": url, **JOB}),
+                                range(2 * LIMIT)))  # fmt: skip
+    assert all(a.status_code == 200 for a in answers)
+    ids = [a.json()["job_id"] for a in answers]
+    most = 0
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        states = [api.get(f"/api/status/{i}").json()["status"] for i in ids]
+        most = max(most, states.count("processing"))
+        assert states.count("processing") <= LIMIT, states
+        if all(s in ("completed", "failed") for s in states):
+            break
+        time.sleep(0.5)
+    assert states == ["completed"] * len(ids), states
+    assert most >= 1
+
+
+def test_api_restart_keeps_jobs(api, stack):
+    r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", **JOB})
+    job_id = r.json()["job_id"]
+    stack.stop_process("api")
+    stack.start_api()
+    stack._wait(f"{stack.api_url}/health", 60, "api")
+    assert wait_for(api, job_id)["status"] == "completed"
+
+
+def test_cancel_running_job(api, stack):
+    # The long video: a short job could finish before the cancel arrives.
+    r = submit(api, json_body={"url": f"{stack.files_url}/long.mp4", "provider": "local"})
+    job_id = r.json()["job_id"]
+    wait_for(api, job_id, statuses=("processing",), timeout=120)
+    answer = api.delete(f"/api/jobs/{job_id}").json()
+    assert answer["status"] in ("cancelling", "cancelled")
+    assert wait_for(api, job_id, timeout=120)["status"] == "cancelled"
+    # The runner calls the cancellation hooks (with keywords): none may fail.
+    deadline = time.monotonic() + 20
+    while _key_blocks(stack) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _key_blocks(stack), "the cancelled job's key block outlived it"
+    worker_log = (stack.home / "logs" / "worker.log").read_text()
+    assert "error was encountered while running hook" not in worker_log
+
+
+def test_killed_worker_ends_the_job(api, stack):
+    """A killed worker's job ends as failed. So does a run whose worker died before its first
+    heartbeat reached the server (stood in for by a run set RUNNING with no process behind
+    it), while a running flow run of no deployment, which need not send heartbeats (a CLI run
+    against this server), is left alone. One wait covers all three."""
+    r = submit(api, json_body={"url": f"{stack.files_url}/long.mp4", "provider": "local"})
+    job_id = r.json()["job_id"]
+    wait_for(api, job_id, statuses=("processing",), timeout=120)
+    silent_id, bystander_id = _with_stack_client(stack, lambda: _running_without_process(stack))
+    stack.stop_process("worker", sig=9)
+    stack.kill_flow_runs(job_id)
+    try:
+        body = wait_for(api, job_id, timeout=180)
+    finally:
+        stack.start_worker()
+        stack.wait_for_deployment(60)
+    assert body["status"] == "failed"
+    assert "worker" in body["error"]
+    body = wait_for(api, silent_id, statuses=("failed",), timeout=60)
+    assert "worker" in body["error"]
+    assert _with_stack_client(stack, lambda: _state(bystander_id)).is_running()
+
+
+def _running_without_process(stack) -> tuple[str, str]:
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    from flows.names import CLIP_DEPLOYMENT_PATH
+
+    @flow(name="someone-elses-flow")
+    def other() -> None: ...
+
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name(CLIP_DEPLOYMENT_PATH)
+        request = {"source": f"{stack.files_url}/talk.mp4", **JOB}
+        silent = client.create_flow_run_from_deployment(
+            deployment.id, parameters={"request": request}, state=Running()
+        )
+        bystander = client.create_flow_run(other, state=Running())
+    return str(silent.id), str(bystander.id)
+
+
+def _state(flow_run_id: str):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(flow_run_id).state
+
+
+def test_retention_expires_files(api, stack):
+    from prefect.deployments import run_deployment
+
+    r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", **JOB})
+    job_id = r.json()["job_id"]
+    assert wait_for(api, job_id)["status"] == "completed"
+    sweep = {"retention_seconds": 0}
+    _with_stack_client(stack, lambda: run_deployment(RETENTION, parameters=sweep, timeout=120))
+    body = api.get(f"/api/status/{job_id}").json()
+    assert body["files_expired"] and body["result"]["clips"] == []
+    assert not list((stack.home / "data" / "jobs" / job_id).glob("*.mp4"))
+
+
+def test_gemini_job_uses_the_key_and_forgets_it(api, stack):
+    stack.gemini.answer([{
+        "start_s": 2.0, "end_s": 21.0, "title": "Why most people quit", "hook": "Why quit?",
+        "description_tiktok": "Why we quit.", "description_instagram": "Why we quit early.",
+        "hashtags": ["#habits"], "score": 88, "reason": "Opens with a question.",
+    }])  # fmt: skip
+    r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", "clips": 1,
+                               "min_seconds": 15, "max_seconds": 25})  # fmt: skip
+    body = wait_for(api, r.json()["job_id"])
+    assert body["status"] == "completed", body
+    assert body["result"]["clips"][0]["source"] == "gemini"
+    assert stack.gemini.requests[-1].headers.get("x-goog-api-key") == KEY
+    assert not _key_blocks(stack), "the job's key block outlived the job"
+
+
+def test_key_never_stored_or_shown(api, stack):
+    # Runs last in this module: every job above also carried the key.
+    answers = [api.get("/api/jobs").text]
+    for job in api.get("/api/jobs").json()["jobs"]:
+        answers.append(api.get(f"/api/status/{job['job_id']}").text)
+    assert all(KEY not in a for a in answers)
+    for path in [
+        *stack.home.rglob("*.db"),
+        *stack.home.rglob("*.log"),
+        *stack.home.rglob("*.json"),
+    ]:
+        assert KEY.encode() not in path.read_bytes(), f"the key is in {path}"
+
+
+def _probe(path: Path) -> dict:
+    from reelflow.media import ffprobe_path
+
+    out = subprocess.run([ffprobe_path(), "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=width,height", "-of", "json", str(path)],
+                         check=True, capture_output=True)  # fmt: skip
+    return json.loads(out.stdout)["streams"][0]
+
+
+def _key_blocks(stack) -> list[str]:
+    from prefect.client.orchestration import get_client
+
+    from reelflow.secrets import KEY_BLOCK_PREFIX
+
+    def names():
+        with get_client(sync_client=True) as client:
+            docs = client.read_block_documents(include_secrets=False)
+        return [d.name for d in docs if (d.name or "").startswith(KEY_BLOCK_PREFIX)]
+
+    return _with_stack_client(stack, names)
+
+
+def _with_stack_client(stack, action):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: stack.prefect_url}):
+        return action()
