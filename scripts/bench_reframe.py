@@ -52,7 +52,7 @@ def main() -> int:
 
 
 def _footage(fresh: bool):
-    import tests.reframe_footage as lib
+    import tests.helpers.reframe_footage as lib
 
     FOLDER.mkdir(parents=True, exist_ok=True)
     truth = FOLDER / "truth.pickle"
@@ -106,7 +106,7 @@ def _render(media, plan, name: str) -> Path:
 
 
 def _two_people(footage, title: str, measure: bool = True) -> None:
-    import tests.reframe_footage as lib
+    import tests.helpers.reframe_footage as lib
     from reelflow.media import probe
     from tasks.transcribe import transcribe_media
 
@@ -126,7 +126,7 @@ def _two_people(footage, title: str, measure: bool = True) -> None:
 
 
 def _pan(footage) -> None:
-    import tests.reframe_footage as lib
+    import tests.helpers.reframe_footage as lib
 
     media, plan, walls, cpus = _reframe(footage, [])
     print(f"== face panning at 45 px/s, {media.duration_s:.1f} s")

@@ -9,7 +9,7 @@ from reelflow.models import MediaInfo, ReframeOverride, ReframePlan
 from tasks.reframe import ReframeOptions, plan_from_tracks
 from tasks.reframe_override import apply_override
 from tasks.render import RenderOptions, filter_graph
-from tests.test_reframe_speakers import A_TALKS, B_TALKS, track, two_people, words_in
+from tests.helpers.reframe_tracks import A_TALKS, B_TALKS, track, two_people, words_in
 
 W, H = 1280, 720
 

@@ -32,7 +32,7 @@ from reelflow.media import ffmpeg_path, iter_frames
 
 W, H, FPS = 1280, 720, 25
 SR = 22050
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # (speaker, text): the two-shot's turns in order. Long turns first, then quick exchanges.
 TURNS = [

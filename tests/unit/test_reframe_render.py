@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-import tests.reframe_footage as footage_lib
+import tests.helpers.reframe_footage as footage_lib
 from reelflow.media import probe
 from tasks.face_tracks import FaceTrackOptions, merge_spans, track_faces
 from tasks.reframe import plan_reframe
