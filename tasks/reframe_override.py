@@ -28,7 +28,8 @@ from reelflow.models import (
     ReframeOverride,
     ReframePlan,
 )
-from tasks.reframe import ReframeOptions, pane_size
+from tasks.reframe import ReframeOptions
+from tasks.reframe_layout import pane_size
 from tasks.reframe_report import build_report, scene_box_at
 
 
