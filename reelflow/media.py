@@ -232,18 +232,20 @@ def iter_frames(
     duration_s: float | None = None,
     gray: bool = False,
     timeout_s: float = 3600,
-    skip_nonref: bool = False,
+    fast_decode: bool = False,
 ) -> Iterator[np.ndarray]:
     """Decode downscaled frames (BGR or gray) from ffmpeg's raw pipe, one array per frame.
 
-    skip_nonref: the decoder drops frames no other frame refers to (a quarter less decoding
-    for H.264); fine for sampling a few frames per second, which the fps filter then picks
-    from the frames that are left."""
+    fast_decode: the decoder drops frames no other frame refers to (the fps filter then picks
+    from the frames that are left) and skips the deblocking filter: half the decoding work
+    for H.264. Only for small analysis frames: at 320 px the missing deblocking is invisible
+    (face boxes and mouth motion came out the same within 0.3 gray levels), at full size not.
+    """
     filters = [f"fps={fps:.6f}"] if fps else []
     filters.append(f"scale={width}:{height}:flags=area")
     args = [ffmpeg_path(), "-nostdin", "-v", "error"]
-    if skip_nonref:
-        args += ["-skip_frame", "noref"]
+    if fast_decode:
+        args += ["-skip_frame", "noref", "-skip_loop_filter", "all"]
     if start_s > 0:
         args += ["-ss", f"{start_s:.3f}"]
     args += ["-i", str(path)]

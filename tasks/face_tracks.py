@@ -2,7 +2,7 @@
 
 One pass over the video per job, not per clip: the clips' spans are merged (overlapping or
 close ones become one range) and each range is decoded once, small (320 px wide by default)
-and at a few frames per second, skipping the frames no other frame refers to. CenterFace
+and at a few frames per second, the decoder cutting corners no small frame shows. CenterFace
 (reelflow/faces.py) runs once a second and at once after a cut; detections are linked
 into tracks by centre distance relative to the face's size (an IoU-like test that does not
 fail for small, fast faces), and boxes are interpolated in between. On every analysed frame
@@ -176,7 +176,7 @@ def track_faces(
     for start, end in ranges:
         frames = iter_frames(video_path, width=aw, height=ah, fps=opts.analysis_fps,
                              start_s=start, duration_s=end - start, timeout_s=timeout,
-                             skip_nonref=True)  # fmt: skip
+                             fast_decode=True)  # fmt: skip
         since, prev = opts.detect_every, None
         # ffmpeg's fps filter emits frame i for time i/fps after the seek point.
         for i, frame in enumerate(frames):
