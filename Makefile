@@ -30,6 +30,7 @@ prefect-yaml: sync
 bench: sync
 	$(RUN)/python scripts/bench.py
 	$(RUN)/python scripts/bench_api.py
+	$(RUN)/python scripts/bench_reframe.py
 
 # Prefect server (UI on :4200) + worker + API on :8000; Ctrl-C stops all three.
 up: sync

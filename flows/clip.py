@@ -24,12 +24,13 @@ from reelflow.models import MediaInfo, ReframePlan, RepairedMoment, Transcript
 from reelflow.secrets import delete_key_block_hook
 from reelflow.settings import get_settings
 from tasks.boundaries import boundaries
+from tasks.face_tracks import face_tracks
 from tasks.ingest import ingest_task
 from tasks.look import look_entry, look_for_clip
 from tasks.moments.dispatch import fill, minimum_clips, moments_task
 from tasks.moments.types import MomentOptions, MomentPicks
 from tasks.publish import clip_entry, place_clip, publish
-from tasks.reframe import reframe
+from tasks.reframe import clip_words, reframe
 from tasks.scenes import scenes
 from tasks.transcribe import model_tag, transcribe
 from tasks.upload import start_uploads
@@ -96,9 +97,11 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
         raise NoMoments(_no_moments_reason(transcript.words, dropped, opts))
 
     progress.stage_started("reframe", planned=len(kept))
+    spans = [(item.moment.start_s, item.moment.end_s) for item in kept]
+    tracks = face_tracks(media, spans)  # one pass over the video for every clip
     plans = [
-        reframe.submit(media, i, item.moment.start_s, item.moment.end_s, cuts)
-        for i, item in enumerate(kept, start=1)
+        reframe.submit(media, i, s, e, cuts, tracks.within(s, e), clip_words(transcript, s, e))
+        for i, (s, e) in enumerate(spans, start=1)
     ]
     plans = [plan.result() for plan in plans]
     progress.stage_started("render")

@@ -17,7 +17,8 @@ def render_args(
 ) -> tuple[Task, tuple]:
     """(the render task, its arguments): call it, or `.submit(*args)` to render beside others."""
     opts = RenderOptions.from_settings()
-    key = stable_hash(VERSION, media.sha256, start_s, end_s, opts, look.key)
+    # The plan is in the key: a corrected plan must not overwrite the file of the old one.
+    key = stable_hash(VERSION, media.sha256, start_s, end_s, opts, look.key, plan)
     cache = get_settings().cache_dir / "renders"
     out, thumb = cache / f"{key}.mp4", cache / f"{key}.jpg"
     task = refresh_if_missing(render, out, thumb)

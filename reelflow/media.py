@@ -74,11 +74,20 @@ def iter_frames(
     duration_s: float | None = None,
     gray: bool = False,
     timeout_s: float = 3600,
+    fast_decode: bool = False,
 ) -> Iterator[np.ndarray]:
-    """Decode downscaled frames (BGR or gray) from ffmpeg's raw pipe, one array per frame."""
+    """Decode downscaled frames (BGR or gray) from ffmpeg's raw pipe, one array per frame.
+
+    fast_decode: the decoder drops frames no other frame refers to (the fps filter then picks
+    from the frames that are left) and skips the deblocking filter: half the decoding work
+    for H.264. Only for small analysis frames: at 320 px the missing deblocking is invisible
+    (face boxes and mouth motion came out the same within 0.3 gray levels), at full size not.
+    """
     filters = [f"fps={fps:.6f}"] if fps else []
     filters.append(f"scale={width}:{height}:flags=area")
     args = [ffmpeg_path(), "-nostdin", "-v", "error"]
+    if fast_decode:
+        args += ["-skip_frame", "noref", "-skip_loop_filter", "all"]
     if start_s > 0:
         args += ["-ss", f"{start_s:.3f}"]
     args += file_input(path)
@@ -104,6 +113,7 @@ def _read_pipe(args: list[str], chunk_bytes: int, timeout_s: float, what: str) -
     # stderr goes to a file: a pipe nobody reads fills up on a damaged file and stalls ffmpeg.
     with tempfile.TemporaryFile() as log:
         proc = start_tool(args, stdout=subprocess.PIPE, stderr=log.fileno())
+        _grow_pipe(proc.stdout, 8 * chunk_bytes)
         timed_out = threading.Event()
 
         def expire() -> None:
@@ -126,6 +136,17 @@ def _read_pipe(args: list[str], chunk_bytes: int, timeout_s: float, what: str) -
             log.seek(0)
             tail = log.read().decode(errors="replace").strip().splitlines()[-3:]
             raise ToolFailed(f"{what} failed: {' | '.join(tail) or f'exit code {code}'}")
+
+
+def _grow_pipe(pipe, size: int) -> None:
+    """Let ffmpeg decode a few frames ahead while the reader works on one: the default 64 KiB
+    pipe holds less than one frame, so decoding and analysis would take turns."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, min(size, 1 << 20))
+    except (ImportError, AttributeError, OSError):
+        pass  # not Linux, or above the system's limit: only slower
 
 
 def scaled_size(width: int, height: int, target_width: int) -> tuple[int, int]:

@@ -145,17 +145,87 @@ class CropKey(_Frozen):
     cy: float
 
 
+class PersonBox(_Frozen):
+    """A person seen in a scene: their face's median box there, in source pixels."""
+
+    cx: float
+    cy: float
+    w: float
+    h: float
+
+
+class CropPane(_Frozen):
+    """One half of a split layout: a `width` x `height` window of the source following `path`,
+    shown in the top (first pane) or bottom half of the picture."""
+
+    width: int
+    height: int
+    path: list[CropKey]
+    person: int | None = Field(None, description="Index into the segment's `people`.")
+
+
+Layout = Literal["crop", "fit", "split"]
+
+
 class CropSegment(_Frozen):
-    """One stretch of a clip with one layout. Times are seconds from the clip's start."""
+    """One shot of a clip with one layout. Times are seconds from the clip's start.
+
+    crop: a full-height 9:16 window whose centre follows `path`; fit: the whole picture over
+    a blurred copy; split: two panes stacked, each on one face. Fields after `faces` were
+    added later; older plans load with their defaults."""
 
     start_s: float
     end_s: float
-    layout: Literal["crop", "fit"]
+    layout: Layout
     path: list[CropKey] = Field(
         default_factory=list,
         description="Crop centre keyframes; one key holds the window still, more make it move.",
     )
     faces: int = 0
+    panes: list[CropPane] = Field(default_factory=list, description="The split layout's two.")
+    scene: int | None = Field(None, description="Scene number in the clip, from 1.")
+    people: list[PersonBox] = Field(
+        default_factory=list, description="The scene's people, left to right."
+    )
+    person: int | None = Field(None, description="Whom a crop follows: index into `people`.")
+    reason: str = Field("", description="Why this layout, in a few words.")
+
+
+class SpeechTurn(_Frozen):
+    """A stretch of speech (clip seconds) and who was speaking, as the planner judged it."""
+
+    start_s: float
+    end_s: float
+    scene: int | None = None
+    person: int | None = Field(None, description="Index into the scene's `people`; None: unknown.")
+
+
+class ShotReport(_Frozen):
+    start_s: float
+    end_s: float
+    layout: Layout
+    reason: str = ""
+
+
+class ReframeReport(_Frozen):
+    """How the reframe came out for one clip, for the manifest.
+
+    Speech-time figures count the speech (transcript words) during which the face of whoever
+    was judged to be speaking lies wholly inside a visible window (fit shows the whole frame)."""
+
+    shots: list[ShotReport]
+    layout_s: dict[str, float] = Field(description="Seconds per layout.")
+    speech_s: float = Field(0.0, description="Speech time in the clip.")
+    speaker_known_s: float = Field(0.0, description="Speech time with a judged speaker.")
+    speaker_in_frame: float | None = Field(
+        None, description="Share of speaker_known_s with that speaker's face in frame."
+    )
+    crop_speed_median_px_s: float = Field(0.0, description="Median crop-centre speed.")
+    crop_speed_max_px_s: float = Field(0.0, description="Fastest crop-centre speed.")
+    switches_per_min: float = Field(
+        0.0, description="Changes of layout or subject inside a scene (not at cuts), per minute."
+    )
+    manual: bool = Field(False, description="A manual override shaped the plan.")
 
 
 class ReframePlan(_Frozen):
@@ -164,6 +234,33 @@ class ReframePlan(_Frozen):
     crop_width: int
     crop_height: int
     segments: list[CropSegment]
+    turns: list[SpeechTurn] = Field(default_factory=list)
+    report: ReframeReport | None = None
+
+
+class LayoutOverride(_Frozen):
+    """Force a layout on one scene of a clip."""
+
+    scene: int = Field(ge=1, description="Scene number in the clip, from 1 (see the plan).")
+    layout: Layout
+    person: int | None = Field(
+        None, ge=1, description="For crop: whom to follow, from 1 = leftmost person."
+    )
+
+
+class CropKeyframe(_Frozen):
+    """The 9:16 window's centre at clip time t, in source pixels (y: the frame's middle)."""
+
+    t: float = Field(ge=0, description="Seconds from the clip's start.")
+    x: float = Field(ge=0, description="Horizontal centre of the window, source pixels.")
+
+
+class ReframeOverride(_Frozen):
+    """A person's corrections to a clip's reframe: per-scene layouts, or a hand-made camera
+    path (keyframes, linear between them, held before the first and after the last)."""
+
+    layouts: list[LayoutOverride] = Field(default_factory=list)
+    keyframes: list[CropKeyframe] = Field(default_factory=list)
 
 
 class ClipFile(_Frozen):

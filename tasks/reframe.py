@@ -1,116 +1,161 @@
-"""Reframe planning: where the 9:16 window sits in each scene of a clip, or whether to letterbox.
+"""Reframe planning: the shots of a clip, each with its layout and a camera path.
 
-The plan is computed from faces found on a few downscaled frames per second of the clip only,
-then decided scene by scene (a hard cut can move the speaker anywhere, so nothing is carried
-across a cut). Each scene gets one still window centred on its main face: a steady crop looks
-better than a jittery follower and the path format lets later work add moving keys. Scenes
-where no single face dominates, or whose people do not fit in one window, are letterboxed
-("fit") instead of cutting someone out.
+Input: the face tracks of the clip (tasks/face_tracks.py, one cached pass for all clips of
+a job), the transcript's words (who speaks when: tasks/reframe_speakers.py) and the scene
+cuts. Each scene is planned on its own (a hard cut can move anyone anywhere, so nothing is
+carried across a cut):
 
-The policy lives in `plan_from_detections`, which needs no video, so it is tested directly.
+- no steady face: the whole picture over a blurred copy ("fit");
+- one face, or people who fit in one 9:16 window together: a full-height window whose camera
+  follows them (tasks/reframe_camera.py: dead zone, limited speed and acceleration);
+- people too far apart for one window: the camera follows the speaker, a stacked split
+  screen ("split", each half a face-centred window) while two alternate quickly, talk at once
+  or nobody's mouth tells who talks, and "fit" only for quick exchanges among more than two.
+
+The policy lives in `plan_from_tracks`, which needs no video, so it is tested directly. The
+plan carries a report (tasks/reframe_report.py) and can be corrected by hand
+(tasks/reframe_override.py).
 """
 
 from __future__ import annotations
 
-import itertools
 import statistics
-from dataclasses import dataclass, field
-from typing import Literal
 
+import numpy as np
 from prefect import task
 from pydantic import BaseModel, ConfigDict, Field
 
 from reelflow.caching import content_key
-from reelflow.faces import Face, get_face_detector
-from reelflow.media import iter_frames, scaled_size
-from reelflow.models import CropKey, CropSegment, MediaInfo, ReframePlan
-from reelflow.settings import get_settings
+from reelflow.faces import Face
+from reelflow.models import MediaInfo, ReframePlan, Transcript, Word
+from tasks.face_tracks import FaceTrackOptions, FaceTracks, TrackPoint, track_faces
+from tasks.reframe_layout import Planner, crop_size, inherit, pane_size, scene_bounds
+from tasks.reframe_report import build_report
+from tasks.reframe_speakers import speech_regions
 
-VERSION = "reframe-1"
+__all__ = [
+    "ReframeOptions", "clip_words", "crop_size", "pane_size", "plan_from_detections",
+    "plan_from_tracks", "plan_reframe", "reframe", "scene_bounds",
+]  # fmt: skip
 
-# Cuts closer than this to each other or to a clip edge would make empty-looking segments.
-_MIN_SEGMENT_S = 0.01
+VERSION = "reframe-2"
 
 
 class ReframeOptions(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    sample_fps: float = Field(
-        3.0, gt=0, le=30, description="Frames analysed per second of clip; 3 keeps 60 s < 10 s."
-    )
-    analysis_width: int = Field(
-        640, ge=64, le=1920, description="Analysis frames are this wide (aspect kept)."
-    )
-    min_face_score: float = Field(
-        0.5, ge=0.05, le=1, description="Detector confidence below which a face is ignored."
-    )
+    min_face_score: float = Field(0.5, ge=0.05, le=1, description="Detector confidence floor.")
     min_face_height: float = Field(
         0.04,
         ge=0,
         lt=1,
-        description="Faces shorter than this share of the frame height (crowds, posters) are "
-        "ignored.",
+        description="Faces shorter than this share of the frame height "
+        "(crowds, posters) are ignored.",
     )
     min_face_presence: float = Field(
         0.5,
         ge=0,
         le=1,
-        description="The main face must be in at least this share of a scene's samples, "
-        "else the scene is letterboxed.",
+        description="Someone must be in at least this share of a scene's "
+        "frames, else the scene is letterboxed (fit).",
     )
     speaker_presence: float = Field(
         0.3,
         ge=0,
         le=1,
-        description="Another face in at least this share of a scene's samples is a person "
-        "who must stay in the window too.",
+        description="A face in at least this share of a scene's frames is a "
+        "person the plan must show.",
     )
     speaker_min_relative_size: float = Field(
         0.5,
         ge=0,
-        description="...and only if its height is at least this share of the main face's "
-        "(smaller ones are background).",
+        description="...and only if its height is at least this share of the "
+        "largest face's (smaller ones are background).",
     )
     max_face_spread: float = Field(
         0.9,
         gt=0,
-        description="Those people's boxes must fit in this share of the crop width, else "
-        "the scene is letterboxed rather than cutting someone out.",
+        description="People whose faces fit in this share of the crop width share "
+        "one window; farther apart, the camera picks by who speaks.",
     )
     max_track_jump: float = Field(
         0.15,
         gt=0,
-        description="A face moving less than this share of the frame width between two "
-        "samples is taken to be the same person.",
+        description="plan_from_detections only: a face moving less than this share "
+        "of the frame width between two samples is the same person.",
     )
     cut_guard_s: float = Field(
         0.1,
         ge=0,
-        description="Samples this close to a cut are ignored: the frame there may belong to "
+        description="Frames this close to a cut are ignored: they may belong to "
         "either shot, and detected cut times are a frame or two off.",
+    )
+    dead_zone: float = Field(
+        0.12,
+        ge=0,
+        le=0.5,
+        description="The camera rests while its subject stays within this "
+        "share of the window's width from its centre.",
+    )
+    max_speed: float = Field(0.6, gt=0, description="Fastest pan, in window widths per second.")
+    max_accel: float = Field(1.2, gt=0, description="Pan acceleration, window widths per s^2.")
+    camera_lead_s: float = Field(
+        0.3,
+        ge=0,
+        le=2,
+        description="A moving camera aims where its subject will be this much later.",
+    )
+    target_smoothing_s: float = Field(
+        0.6, ge=0, le=5, description="Face positions are median-filtered over this window."
+    )
+    min_shot_s: float = Field(2.0, ge=0, description="No shot (speaker or layout) is shorter.")
+    solo_min_s: float = Field(
+        3.0,
+        ge=0,
+        description="A speaker who talks this long gets a single-face shot; shorter "
+        "alternating turns share a split screen.",
+    )
+    min_turn_s: float = Field(
+        0.5, ge=0, description="Speaker changes shorter than this are noise (a cough, a nod)."
+    )
+    switch_ratio: float = Field(
+        1.5,
+        ge=1,
+        description="Hysteresis: a new speaker's mouth must move this many times "
+        "more than the current speaker's.",
+    )
+    min_mouth_motion: float = Field(
+        0.4,
+        ge=0,
+        description="Mouth motion (gray levels, above the face's level in silence) "
+        "below which nobody is judged to be talking.",
+    )
+    speech_pad_s: float = Field(
+        0.1,
+        ge=0,
+        description="Word times are widened by this much (whisper's are a little early or late).",
+    )
+    speech_join_s: float = Field(0.3, ge=0, description="Pauses shorter than this are speech.")
+    turn_window_s: float = Field(
+        0.6,
+        gt=0,
+        description="Who speaks is judged on the mouth motion of this long around "
+        "each moment (never across a pause).",
+    )
+    switch_lead_s: float = Field(
+        0.2, ge=0, description="The cut to a new speaker comes this long before their first word."
+    )
+    pane_face_ratio: float = Field(
+        3.2, gt=1, description="A split pane is this many face heights tall (head and shoulders)."
+    )
+    pane_face_y: float = Field(
+        0.42, gt=0, lt=1, description="In a pane, the face's centre sits this far down."
     )
 
 
-@dataclass
-class _Track:
-    """One person's face across a scene's samples (at most one box per sample)."""
-
-    faces: list[Face] = field(default_factory=list)
-
-    @property
-    def last(self) -> Face:
-        return self.faces[-1]
-
-    def median(self, attr: str) -> float:
-        return statistics.median(getattr(f, attr) for f in self.faces)
-
-
-@dataclass(frozen=True)
-class _Decision:
-    layout: Literal["crop", "fit"]
-    cx: float = 0.0
-    cy: float = 0.0
-    faces: int = 0
+def clip_words(transcript: Transcript, start_s: float, end_s: float) -> list[Word]:
+    """The words of the clip's span (source times): what the reframe of one clip needs."""
+    return [w for w in transcript.words if w.end_s > start_s and w.start_s < end_s]
 
 
 def plan_reframe(
@@ -120,8 +165,11 @@ def plan_reframe(
     clip_end_s: float,
     scene_cuts: list[float],
     opts: ReframeOptions | None = None,
+    words: list[Word] | None = None,
+    tracks: FaceTracks | None = None,
 ) -> ReframePlan:
-    """Crop plan for the clip [clip_start_s, clip_end_s] of the video (source times)."""
+    """Plan for the clip [clip_start_s, clip_end_s] of the video (source times). Without
+    `tracks` (the job's faces stage), the clip's own span is analysed."""
     opts = opts or ReframeOptions()
     if media.width <= 0 or media.height <= 0:
         raise ValueError(f"{media.path}: video size unknown, cannot plan a crop")
@@ -129,61 +177,26 @@ def plan_reframe(
     if duration <= 0:
         raise ValueError(f"empty clip: {clip_start_s:.3f}-{clip_end_s:.3f} s")
     crop_w, _ = crop_size(media.width, media.height)
-    # A source already 9:16 or narrower is shown whole: no need to look for faces.
+    track_opts = FaceTrackOptions(min_face_score=opts.min_face_score,
+                                  min_face_height=opts.min_face_height)  # fmt: skip
     if crop_w >= media.width:
-        samples = []
-    else:
-        samples = sample_faces(video_path, media.width, media.height, clip_start_s, duration, opts)
+        # A source already 9:16 or narrower is shown whole: no need to look for faces.
+        tracks = FaceTracks(width=media.width, height=media.height, fps=track_opts.analysis_fps,
+                            spans=[], tracks=[], options=track_opts)  # fmt: skip
+    elif tracks is None:
+        span = [(clip_start_s, clip_end_s)]
+        tracks = track_faces(
+            video_path, media.width, media.height, span, track_opts, media.duration_s
+        )
+    clip = tracks.within(clip_start_s, clip_end_s)
+    shifted = [[p.model_copy(update={"t": p.t - clip_start_s}) for p in tr.points]
+               for tr in clip.tracks]  # fmt: skip
+    clip_words_ = [w.model_copy(update={"start_s": w.start_s - clip_start_s,
+                                        "end_s": w.end_s - clip_start_s})
+                   for w in words or []]  # fmt: skip
     cuts = [c - clip_start_s for c in scene_cuts]
-    return plan_from_detections(samples, cuts, duration, media.width, media.height, opts)
-
-
-def sample_faces(
-    video_path: str,
-    width: int,
-    height: int,
-    start_s: float,
-    duration_s: float,
-    opts: ReframeOptions,
-) -> list[tuple[float, list[Face]]]:
-    """(time from start_s, faces in source pixels) for each analysed frame of the range."""
-    aw, ah = scaled_size(width, height, opts.analysis_width)
-    sx, sy = width / aw, height / ah
-    detector = get_face_detector()
-    frames = iter_frames(
-        video_path,
-        width=aw,
-        height=ah,
-        fps=opts.sample_fps,
-        start_s=start_s,
-        duration_s=duration_s,
-        timeout_s=get_settings().subprocess_timeout_s,
-    )
-    samples = []
-    # ffmpeg's fps filter emits frame i for time i/fps after the seek point.
-    for i, frame in enumerate(frames):
-        faces = detector.detect(frame, threshold=opts.min_face_score)
-        samples.append((i / opts.sample_fps, [f.scaled(sx, sy) for f in faces]))
-    return samples
-
-
-def crop_size(width: int, height: int) -> tuple[int, int]:
-    """Full-height 9:16 window, even width, never wider than the source."""
-    # Half-up rather than round()'s half-to-even, so 720p gives 406 like 405 suggests.
-    crop_w = int(height * 9 / 16 / 2 + 0.5) * 2
-    return min(crop_w, width), height
-
-
-def scene_bounds(cuts: list[float], duration_s: float) -> list[tuple[float, float]]:
-    """[0, duration] split at the cuts that fall strictly inside it, in order."""
-    inner: list[float] = []
-    for c in sorted(cuts):
-        if _MIN_SEGMENT_S <= c <= duration_s - _MIN_SEGMENT_S and (
-            not inner or c - inner[-1] >= _MIN_SEGMENT_S
-        ):
-            inner.append(c)
-    edges = [0.0, *inner, duration_s]
-    return list(itertools.pairwise(edges))
+    return plan_from_tracks(shifted, clip_words_, cuts, duration, media.width, media.height,
+                            opts, tracks.fps)  # fmt: skip
 
 
 def plan_from_detections(
@@ -193,136 +206,66 @@ def plan_from_detections(
     source_width: int,
     source_height: int,
     opts: ReframeOptions | None = None,
+    words: list[Word] | None = None,
 ) -> ReframePlan:
-    """The reframe policy on detections already made.
-
-    samples: (seconds from clip start, faces in source pixels), in time order.
-    cuts: scene cuts in seconds from clip start (ones outside the clip are ignored).
-    """
+    """The policy on per-frame detections (seconds from clip start, faces in source pixels),
+    linked into tracks by nearest centre; no mouth motion, so no speaker is known."""
     opts = opts or ReframeOptions()
-    crop_w, crop_h = crop_size(source_width, source_height)
+    samples = [(t, [f for f in faces if f.score >= opts.min_face_score]) for t, faces in samples]
+    tracks = _link(samples, opts.max_track_jump * source_width)
+    fps = 1 / statistics.median(np.diff([t for t, _ in samples])) if len(samples) > 1 else 3.0
+    return plan_from_tracks(tracks, words or [], cuts, duration_s, source_width, source_height,
+                            opts, fps)  # fmt: skip
+
+
+def plan_from_tracks(
+    tracks: list[list[TrackPoint]],
+    words: list[Word],
+    cuts: list[float],
+    duration_s: float,
+    source_width: int,
+    source_height: int,
+    opts: ReframeOptions | None = None,
+    fps: float = 8.0,
+) -> ReframePlan:
+    """The reframe policy. Tracks, words and cuts are in seconds from the clip's start."""
+    opts = opts or ReframeOptions()
+    planner = Planner(source_width, source_height, duration_s, fps, opts)
     min_h = opts.min_face_height * source_height
-    samples = [
-        (t, [f for f in faces if f.score >= opts.min_face_score and f.h >= min_h])
-        for t, faces in samples
-    ]
+    tracks = [[p for p in tr if p.h >= min_h] for tr in tracks]
+    regions = speech_regions(words, duration_s, opts.speech_pad_s, opts.speech_join_s)
     scenes = scene_bounds(cuts, duration_s)
-    interval = 1 / opts.sample_fps
-
-    def decide(group: list[list[Face]]) -> _Decision:
-        return _decide_scene(group, source_width, source_height, crop_w, crop_h, opts)
-
-    decisions: list[_Decision | None] = []
-    for i, (start, end) in enumerate(scenes):
-        # Guard only real cuts; the clip's own edges are not shot changes.
-        lo = start + opts.cut_guard_s if i > 0 else float("-inf")
-        hi = end - opts.cut_guard_s if i < len(scenes) - 1 else float("inf")
-        group = [faces for t, faces in samples if lo <= t < hi]
-        # Too short to judge (one sample or none): borrowed from a neighbour below.
-        decisions.append(decide(group) if end - start >= interval and group else None)
-
+    decisions = [planner.decide(i, scenes, tracks, regions) for i in range(len(scenes))]
     if all(d is None for d in decisions):
-        whole = decide([faces for _, faces in samples])
+        whole = planner.decide_span(0.0, duration_s, tracks, regions, guard=(False, False))
         decisions = [whole] * len(scenes)
-    filled = _inherit(decisions)
-
-    segments = []
-    for (start, end), d in zip(scenes, filled, strict=True):
-        path = [CropKey(t=start, cx=d.cx, cy=d.cy)] if d.layout == "crop" else []
-        segments.append(
-            CropSegment(start_s=start, end_s=end, layout=d.layout, path=path, faces=d.faces)
-        )
-    return ReframePlan(
-        source_width=source_width,
-        source_height=source_height,
-        crop_width=crop_w,
-        crop_height=crop_h,
-        segments=segments,
-    )
+    segments, turns = [], []
+    for n, ((start, end), d) in enumerate(zip(scenes, inherit(decisions), strict=True), 1):
+        segs, scene_turns = planner.segments(n, start, end, d)
+        segments += segs
+        turns += scene_turns
+    plan = ReframePlan(source_width=source_width, source_height=source_height,
+                       crop_width=planner.crop_w, crop_height=planner.crop_h,
+                       segments=segments, turns=turns)  # fmt: skip
+    return plan.model_copy(update={"report": build_report(plan, planner.box_at)})
 
 
-def _inherit(decisions: list[_Decision | None]) -> list[_Decision]:
-    """Fill undecided scenes from the previous decided one (what the viewer just saw), or
-    the next one for a clip that opens with a short scene."""
-    out = list(decisions)
-    for i, d in enumerate(out):
-        if d is None and i > 0:
-            out[i] = out[i - 1]
-    first = next(d for d in out if d is not None)
-    return [d if d is not None else first for d in out]
-
-
-def _decide_scene(
-    group: list[list[Face]],
-    width: int,
-    height: int,
-    crop_w: int,
-    crop_h: int,
-    opts: ReframeOptions,
-) -> _Decision:
-    """One scene's layout from the faces of its samples (one list per sample)."""
-    n = len(group)
-    faces = round(statistics.median(len(fs) for fs in group)) if group else 0
-    centre_x, centre_y = width / 2, height / 2
-    if crop_w >= width:
-        return _Decision("crop", centre_x, _clamp(centre_y, crop_h, height), faces)
-    tracks = _link_tracks(group, opts.max_track_jump * width)
-    if not tracks:
-        return _Decision("fit", faces=faces)
-    # Main face: persistent and large; a face twice as tall counts like one seen twice as often.
-    main = max(tracks, key=lambda tr: len(tr.faces) * tr.median("h"))
-    if len(main.faces) < opts.min_face_presence * n:
-        return _Decision("fit", faces=faces)
-    people = [main] + [
-        tr
-        for tr in tracks
-        if tr is not main
-        and len(tr.faces) >= opts.speaker_presence * n
-        and tr.median("h") >= opts.speaker_min_relative_size * main.median("h")
-    ]
-    left = min(tr.median("cx") - tr.median("w") / 2 for tr in people)
-    right = max(tr.median("cx") + tr.median("w") / 2 for tr in people)
-    if right - left > opts.max_face_spread * crop_w:
-        return _Decision("fit", faces=faces)
-    # Centre on the main face, then slide just enough to keep the other people in view.
-    cx = main.median("cx")
-    if left < cx - crop_w / 2:
-        cx = left + crop_w / 2
-    if right > cx + crop_w / 2:
-        cx = right - crop_w / 2
-    cx = _clamp(cx, crop_w, width)
-    cy = _clamp(main.median("cy"), crop_h, height)
-    return _Decision("crop", cx, cy, faces)
-
-
-def _clamp(centre: float, size: int, limit: int) -> float:
-    """Window centre moved so the window [centre - size/2, centre + size/2] is in [0, limit]."""
-    return min(max(centre, size / 2), limit - size / 2)
-
-
-def _link_tracks(group: list[list[Face]], max_jump: float) -> list[_Track]:
-    """Greedy nearest-centre linking of faces from sample to sample."""
-    tracks: list[_Track] = []
-    for faces in group:
-        pairs = sorted(
-            (_distance(tr.last, f), ti, fi)
-            for ti, tr in enumerate(tracks)
-            for fi, f in enumerate(faces)
-        )
-        used_tracks: set[int] = set()
-        used_faces: set[int] = set()
-        for dist, ti, fi in pairs:
-            if dist > max_jump or ti in used_tracks or fi in used_faces:
-                continue
-            tracks[ti].faces.append(faces[fi])
-            used_tracks.add(ti)
-            used_faces.add(fi)
-        tracks.extend(_Track([f]) for fi, f in enumerate(faces) if fi not in used_faces)
+def _link(samples, max_jump: float) -> list[list[TrackPoint]]:
+    """Greedy nearest-centre linking of per-frame detections into tracks."""
+    tracks: list[list[TrackPoint]] = []
+    for t, faces in samples:
+        pts = [TrackPoint(t=t, x=f.x, y=f.y, w=f.w, h=f.h) for f in faces]
+        pairs = sorted((abs(complex(tr[-1].cx - p.cx, tr[-1].cy - p.cy)), ti, pi)
+                       for ti, tr in enumerate(tracks) for pi, p in enumerate(pts))  # fmt: skip
+        used_t: set[int] = set()
+        used_p: set[int] = set()
+        for dist, ti, pi in pairs:
+            if dist <= max_jump and ti not in used_t and pi not in used_p:
+                tracks[ti].append(pts[pi])
+                used_t.add(ti)
+                used_p.add(pi)
+        tracks += [[p] for pi, p in enumerate(pts) if pi not in used_p]
     return tracks
-
-
-def _distance(a: Face, b: Face) -> float:
-    return ((a.cx - b.cx) ** 2 + (a.cy - b.cy) ** 2) ** 0.5
 
 
 def _reframe_run_name() -> str:
@@ -343,7 +286,11 @@ def reframe(
     clip_start_s: float,
     clip_end_s: float,
     scene_cuts: list[float],
+    tracks: FaceTracks | None = None,
+    words: list[Word] | None = None,
     opts: ReframeOptions | None = None,
 ) -> ReframePlan:
-    """`index` only names the run in the UI."""
-    return plan_reframe(media.path, media, clip_start_s, clip_end_s, scene_cuts, opts)
+    """`index` only names the run in the UI. `tracks`: the job's faces stage (else the clip's
+    span is analysed here); `words`: the clip's words (`clip_words`), for who speaks."""
+    return plan_reframe(media.path, media, clip_start_s, clip_end_s, scene_cuts, opts, words,
+                        tracks)  # fmt: skip

@@ -1,11 +1,11 @@
 """Stage 7, render: exactly one ffmpeg encode per clip, straight from the source video.
 
-One command seeks to the clip, applies the reframe plan (a per-scene 9:16 crop, or a blurred
-background "fit" layout), scales to 1080x1920, fades the audio in and out over a few ms (so a
-cut never clicks, even in a pause that is not digital silence), normalises loudness, encodes
-H.264 + AAC with `+faststart`, and writes the thumbnail from the same decoded frames. Later
-stages (captions, a hook title, effects) join this graph as extra filters, never as a second
-encode.
+One command seeks to the clip, applies the reframe plan (per shot: a 9:16 crop whose position
+follows the plan's keys, two stacked face windows, or a blurred background "fit" layout),
+scales to 1080x1920, fades the audio in and out over a few ms (so a cut never clicks, even in
+a pause that is not digital silence), normalises loudness, encodes H.264 + AAC with
+`+faststart`, and writes the thumbnail from the same decoded frames. Later stages (captions, a
+hook title, effects) join this graph as extra filters, never as a second encode.
 
 Only numbers computed here ever reach the filter graph: no user or model text.
 """
@@ -172,14 +172,35 @@ def _fades(fade_s: float, duration: float) -> str:
 def _layout_chain(seg: CropSegment, plan: ReframePlan, label: str, *, whole: bool) -> str:
     # The last segment is left open-ended so rounding never drops the clip's final frames.
     trim = "" if whole else _trim(seg, last=seg is plan.segments[-1])
-    if seg.layout == "fit":
+    if seg.layout == "fit" or (seg.layout == "split" and len(seg.panes) != 2):
         return f"{trim}{_fit_chain(label)}"
     clock = "t" if whole else f"(t+{seg.start_s:.3f})"
-    x_expr = _escape(_segment_expr(seg, plan, "x", clock))
-    y_expr = _escape(_segment_expr(seg, plan, "y", clock))
+    if seg.layout == "split":
+        return f"{trim}{_split_chain(seg, plan, label, clock)}"
     return (
-        f"{trim}crop=w={plan.crop_width}:h={plan.crop_height}:x='{x_expr}':y='{y_expr}',"
+        f"{trim}{_window(seg.path, plan.crop_width, plan.crop_height, plan, clock)},"
         f"scale={OUT_W}:{OUT_H}:flags=lanczos,setsar=1[{label}]"
+    )
+
+
+def _window(path: list[CropKey], w: int, h: int, plan: ReframePlan, clock: str) -> str:
+    """A w x h crop whose centre follows the path (linear between keys)."""
+    x_expr = _escape(_path_expr(path, w, plan.source_width, "x", clock))
+    y_expr = _escape(_path_expr(path, h, plan.source_height, "y", clock))
+    return f"crop=w={w}:h={h}:x='{x_expr}':y='{y_expr}'"
+
+
+def _split_chain(seg: CropSegment, plan: ReframePlan, label: str, clock: str) -> str:
+    """Two windows stacked: the first pane on top, each scaled to half the picture."""
+    half = OUT_H // 2
+    top, bottom = seg.panes
+    return (
+        f"split=2[{label}ta][{label}ba];"
+        f"[{label}ta]{_window(top.path, top.width, top.height, plan, clock)},"
+        f"scale={OUT_W}:{half}:flags=lanczos,setsar=1[{label}t];"
+        f"[{label}ba]{_window(bottom.path, bottom.width, bottom.height, plan, clock)},"
+        f"scale={OUT_W}:{half}:flags=lanczos,setsar=1[{label}b];"
+        f"[{label}t][{label}b]vstack=inputs=2[{label}]"
     )
 
 
@@ -206,13 +227,13 @@ def _escape(expr: str) -> str:
     return expr.replace(",", r"\,")
 
 
-def _segment_expr(seg: CropSegment, plan: ReframePlan, axis: str, clock: str = "t") -> str:
-    """Crop offset as an expression of clip time (`clock`): constant for one key, linear
-    between keys."""
-    if not seg.path:
-        return str(_offset(None, plan, axis))
-    keys = sorted(seg.path, key=lambda k: k.t)
-    offsets = [(k.t, _offset(k, plan, axis)) for k in keys]
+def _path_expr(path: list[CropKey], size: int, limit: int, axis: str, clock: str = "t") -> str:
+    """Window offset as an expression of clip time (`clock`): constant for one key, linear
+    between keys, held before the first and after the last."""
+    if not path:
+        return str(_offset(limit / 2, size, limit))
+    keys = sorted(path, key=lambda k: k.t)
+    offsets = [(k.t, _offset(k.cx if axis == "x" else k.cy, size, limit)) for k in keys]
     expr = str(offsets[-1][1])
     for (t0, v0), (t1, v1) in reversed(list(itertools.pairwise(offsets))):
         slope = (v1 - v0) / max(t1 - t0, 1e-3)
@@ -222,14 +243,8 @@ def _segment_expr(seg: CropSegment, plan: ReframePlan, axis: str, clock: str = "
     return f"if(lt({clock},{offsets[0][0]:.3f}),{offsets[0][1]},{expr})"
 
 
-def _offset(key: CropKey | None, plan: ReframePlan, axis: str) -> int:
-    """Top-left offset of the crop window for a centre key, clamped inside the frame."""
-    if axis == "x":
-        centre = key.cx if key else plan.source_width / 2
-        size, limit = plan.crop_width, plan.source_width
-    else:
-        centre = key.cy if key else plan.source_height / 2
-        size, limit = plan.crop_height, plan.source_height
+def _offset(centre: float, size: int, limit: int) -> int:
+    """Top-left offset of a window centred on `centre`, clamped inside the frame."""
     return int(min(max(round(centre - size / 2), 0), max(limit - size, 0)))
 
 
