@@ -24,8 +24,10 @@ BODY_LIMIT = 64 * 1024
 async def restyle(
     job_id: FromPath[str], index: FromPath[int], request: Request, state: State
 ) -> RestyleSubmitted:
-    """JSON body with any of `captions` (a preset name or a style), `hook`, `effects`. Header
-    `X-Gemini-Key` is optional (Gemini-planned effects). Answers at once with the new job's id;
-    the earlier files of the clip stay."""
+    """JSON body with any of `captions` (a preset name or a style), `hook`, `effects`, and
+    `reframe`: corrections to the framing, per-scene layouts (`{"layouts": [{"scene": 2,
+    "layout": "split"}]}`) or crop keyframes (`{"keyframes": [{"t": 3.5, "x": 820}]}`).
+    Header `X-Gemini-Key` is optional (Gemini-planned effects). Answers at once with the new
+    job's id; the earlier files of the clip stay."""
     fields = await read_json_object(request, BODY_LIMIT, '{"captions": "bold"}')
     return await state.jobs.restyle(job_id, index, fields, gemini_key(request))

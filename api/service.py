@@ -134,7 +134,7 @@ class JobService:
         if manifest.status != "completed":
             raise Conflict(f"Job {job_id} has not finished yet")
         try:
-            request = RestyleRequest(job=job_id, index=index, **look_fields(fields))
+            request = RestyleRequest(job=job_id, index=index, **restyle_fields(fields))
         except ValidationError as exc:
             raise InvalidRequest(f"Invalid options: {describe_invalid(exc.errors())}") from exc
         await self.deployment_id(RESTYLE_DEPLOYMENT_PATH)
@@ -322,6 +322,14 @@ def job_request(fields: dict[str, Any], upload: Path | None) -> ClipRequest:
     if upload is None:
         precheck_url(url)
     return request
+
+
+def restyle_fields(fields: dict) -> dict:
+    """A re-render's options: the look, and corrections to the framing (`reframe`)."""
+    out = look_fields(fields)
+    if fields.get("reframe") not in (None, ""):
+        out["reframe"] = fields["reframe"]
+    return out
 
 
 def look_fields(fields: dict) -> dict:

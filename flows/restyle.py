@@ -45,6 +45,7 @@ from tasks.ingest import ingest
 from tasks.look import look_entry, look_for_clip
 from tasks.publish import place_clip
 from tasks.reframe import reframe
+from tasks.reframe_override import apply_override
 from tasks.scenes import scenes
 from tasks.transcribe import SAMPLE_RATE, loudness_envelope
 from tasks.upload import start_uploads
@@ -112,6 +113,8 @@ def _restyle(request: RestyleRequest, run_id: str, status: Path) -> ClipEntry:
     transcript = Transcript.model_validate_json((folder / "transcript.json").read_text())
     transcript = _with_loudness(transcript, media, clip.start, clip.end)
     plan = _reframe_plan(clip, media)
+    if request.reframe is not None:
+        plan = apply_override(plan, request.reframe)
     key_block = request.gemini_key_block
     gemini = key_block or (manifest.request.get("provider") == "gemini"
                            and get_settings().gemini_api_key)  # fmt: skip
@@ -128,7 +131,7 @@ def _restyle(request: RestyleRequest, run_id: str, status: Path) -> ClipEntry:
             "file": names[0], "thumbnail": names[1], "width": rendered.width,
             "height": rendered.height, **look_entry(look, folder, stem), "version": number,
             "look": request.look().model_dump(mode="json"), "restyle_job_id": run_id,
-            "created_at": now_iso(),
+            "created_at": now_iso(), "reframe": plan if request.reframe is not None else None,
         })  # fmt: skip
         update_manifest(folder, lambda m: m.with_clip(m.clip(request.index).with_version(version)))
     start_uploads(folder.name, folder)  # S3: the new version too, in the background

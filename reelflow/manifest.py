@@ -69,6 +69,9 @@ class ClipVersion(Rendering):
 
     version: int
     look: dict[str, Any] | None = Field(None, description="The look options it was made with.")
+    reframe: ReframePlan | None = Field(
+        None, description="The corrected framing, when the request corrected it."
+    )
     restyle_job_id: str | None = None
     created_at: str | None = None
 

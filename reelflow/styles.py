@@ -22,6 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from reelflow.models import ReframeOverride
+
 Colour = Annotated[str, Field(pattern=r"^#[0-9A-Fa-f]{6}$", description='"#RRGGBB"')]
 Position = Literal["top", "middle", "bottom"] | Annotated[float, Field(ge=0, le=100)]
 Animation = Literal["none", "highlight", "karaoke", "pop"]
@@ -201,6 +203,12 @@ class RestyleRequest(BaseModel):
     captions: CaptionsOption = Field(None, description="Caption preset name or style; empty: none.")
     hook: HookOption = Field(None, description="Hook title card (true: the default style).")
     effects: EffectsOption = Field(None, description="Effects (true: the defaults).")
+    reframe: ReframeOverride | None = Field(
+        None,
+        description="Corrections to the clip's framing: per-scene layouts "
+        '(`{"layouts": [{"scene": 2, "layout": "split"}]}`) or crop keyframes '
+        '(`{"keyframes": [{"t": 3.5, "x": 820}]}`).',
+    )
     gemini_key_block: str | None = Field(
         None, description="Name of a Prefect Secret block holding the Gemini key (never the key)."
     )

@@ -40,6 +40,17 @@ def look_options(args: argparse.Namespace) -> dict:
     return out
 
 
+def json_object(text: str) -> dict:
+    """An argparse type: a JSON object, or a clear error."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object like {...}")
+    return value
+
+
 def prefect_defaults() -> None:
     """What an in-process run needs from Prefect: no analytics, and a temporary server given
     longer to start than Prefect's default on a busy 2-core machine."""

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from reelflow.cli.common import (
     add_look_arguments,
     fail,
+    json_object,
     look_options,
     prefect_defaults,
 )
@@ -27,6 +28,11 @@ def add_command(sub) -> None:
     r.add_argument("job", help="the job's folder (or its id under <data dir>/jobs)")
     r.add_argument("index", type=int, help="the clip's number")
     add_look_arguments(r)
+    r.add_argument(
+        "--reframe", metavar="JSON", type=json_object,
+        help='correct the framing: per-scene layouts, e.g. \'{"layouts": [{"scene": 2, '
+        '"layout": "split"}]}\', or crop keyframes \'{"keyframes": [{"t": 3.5, "x": 820}]}\'',
+    )  # fmt: skip
     r.set_defaults(handler=run)
 
 
@@ -37,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
     if Path(job).expanduser().exists():
         job = str(Path(job).expanduser().absolute())
     try:
-        request = RestyleRequest(job=job, index=args.index, **look_options(args))
+        request = RestyleRequest(job=job, index=args.index, reframe=args.reframe,
+                                 **look_options(args))  # fmt: skip
     except ValidationError as exc:
         return fail(describe_invalid(exc.errors()))
     prefect_defaults()

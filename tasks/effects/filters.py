@@ -87,6 +87,8 @@ def _pieces(plan: EffectsPlan, reframe: ReframePlan, spans: TimeMap, fps: float)
             mid = (lo + hi) / 2
             seg = next((s for s in plan.segments if s.start_s <= mid < s.end_s), None)
             zoom, grade = (seg.zoom, seg.grade) if seg else (1.0, plan.base)
+            if _layout_at(reframe, mid) == "split":
+                zoom = 1.0  # a punch-in on two stacked faces would zoom into the seam
             centre = _face_centre(reframe, mid) if zoom > 1.0 else (OUT_W / 2, OUT_H / 2)
             last = pieces[-1] if pieces else None
             if (
@@ -98,6 +100,11 @@ def _pieces(plan: EffectsPlan, reframe: ReframePlan, spans: TimeMap, fps: float)
             else:
                 pieces.append(Piece(lo, hi, zoom, grade, centre))
     return pieces
+
+
+def _layout_at(reframe: ReframePlan, t: float) -> str:
+    seg = next((s for s in reframe.segments if s.start_s <= t < s.end_s), reframe.segments[-1])
+    return seg.layout
 
 
 def _face_centre(reframe: ReframePlan, t: float) -> tuple[float, float]:

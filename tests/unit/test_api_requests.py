@@ -157,6 +157,19 @@ def test_a_running_job_cannot_be_restyled_yet(api):
     assert r.status_code == 409 and "not finished" in r.json()["detail"]
 
 
+def test_a_bad_framing_correction_is_400(api):
+    from reelflow.jobs import job_dir
+    from reelflow.manifest import ClipEntry, Manifest, write_manifest
+
+    job_id = submit(api, json_body=GOOD).json()["job_id"]
+    clip = ClipEntry(index=1, start=0, end=20, duration=20, file="clip_01.mp4",
+                     thumbnail="clip_01.jpg")  # fmt: skip
+    write_manifest(job_dir(job_id), Manifest(job_id=job_id, status="completed", clips=[clip]))
+    for reframe, reason in (([1, 2], "reframe"), ({"keyframes": [{"t": -1, "x": 5}]}, "t")):
+        r = api.post(f"/api/jobs/{job_id}/clips/1/render", json={"reframe": reframe})
+        assert r.status_code == 400 and reason in r.json()["detail"], r.text
+
+
 def test_openapi_documents_the_answers(api):
     schema = api.get("/docs/openapi.json").json()
     answer = schema["paths"]["/api/status/{job_id}"]["get"]["responses"]["200"]

@@ -93,6 +93,29 @@ def test_form_and_json_look_fields_become_request_options(data_dir):
         ClipRequest(source="x.mp4", **look_fields({"captions": "sparkly"}))
 
 
+@pytest.mark.slow
+def test_a_corrected_framing_renders_from_the_source(prefect_server, finished_job, caplog, capsys):
+    """`--reframe` keyframes steer the crop of the new version; the corrected plan is kept with
+    it, and a correction that names a scene the clip does not have fails with the reason."""
+    from reelflow.cli import main
+
+    keys = '{"keyframes": [{"t": 0, "x": 300}, {"t": 4, "x": 900}]}'
+    assert main(["restyle", str(finished_job), "1", "--reframe", keys]) == 0
+    (version,) = read_manifest(finished_job).clip(1).versions
+    (segment,) = version.reframe.segments
+    assert [(k.t, k.cx) for k in segment.path] == [(0, 300), (4, 900)]
+    assert version.reframe.report.manual
+    assert read_manifest(finished_job).clip(1).reframe.segments[0].path[0].cx == 640, "kept"
+
+    caplog.errors_expected = True
+    bad = '{"layouts": [{"scene": 7, "layout": "fit"}]}'
+    assert main(["restyle", str(finished_job), "1", "--reframe", bad]) == 1
+    assert "scene 7" in capsys.readouterr().err.lower()
+    with pytest.raises(SystemExit) as usage:
+        main(["restyle", str(finished_job), "1", "--reframe", "[1, 2]"])
+    assert usage.value.code == 2 and "must be a JSON object" in capsys.readouterr().err
+
+
 def test_job_folder_takes_an_id_or_a_folder_and_nothing_else(data_dir, finished_job):
     from flows.restyle import job_folder
     from reelflow.errors import InvalidRequest
