@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -55,13 +58,17 @@ def run(args: argparse.Namespace) -> int:
 def _run(request) -> int:
     prefect_defaults()
     from flows.clip import clip_video
-    from reelflow.jobs import job_dir
-    from reelflow.manifest import read_manifest
 
     print(f"reelflow: clipping {request.label()} ...", file=sys.stderr)
     state = clip_video(request, return_state=True)
-    # Keep the answer the last thing printed (Prefect logs its temporary server's shutdown).
-    logging.getLogger("prefect").setLevel(logging.WARNING)
+    with _quiet_prefect():
+        return _report(state, request)
+
+
+def _report(state, request) -> int:
+    from reelflow.jobs import job_dir
+    from reelflow.manifest import read_manifest
+
     job_id = str(state.state_details.flow_run_id)
     folder = job_dir(job_id, request.out_dir)
     if not state.is_completed():
@@ -69,6 +76,22 @@ def _run(request) -> int:
     manifest = read_manifest(folder)
     print(format_table(manifest.clips if manifest else [], folder))
     return 0
+
+
+@contextmanager
+def _quiet_prefect() -> Iterator[None]:
+    """Keep the answer the last thing printed, and give Prefect's logger its level back for
+    whoever runs next in this process (tests call `main` many times)."""
+    logger = logging.getLogger("prefect")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    # Prefect logs its temporary server's shutdown at exit: registered after its own handler,
+    # this runs first (atexit is last in, first out) and keeps that line out too.
+    atexit.register(logger.setLevel, logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def format_table(clips: list[ClipEntry], folder: Path) -> str:
