@@ -30,7 +30,7 @@ from tasks.look import look_entry, look_for_clip
 from tasks.moments.dispatch import fill, minimum_clips, moments_task
 from tasks.moments.types import MomentOptions, MomentPicks
 from tasks.publish import clip_entry, place_clip, publish
-from tasks.reframe import clip_words, reframe
+from tasks.reframe import reframe
 from tasks.scenes import scenes
 from tasks.transcribe import model_tag, transcribe
 from tasks.upload import start_uploads
@@ -100,7 +100,7 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     spans = [(item.moment.start_s, item.moment.end_s) for item in kept]
     tracks = face_tracks(media, spans)  # one pass over the video for every clip
     plans = [
-        reframe.submit(media, i, s, e, cuts, tracks.within(s, e), clip_words(transcript, s, e))
+        reframe.submit(media, i, s, e, cuts, tracks.within(s, e), transcript.words_between(s, e))
         for i, (s, e) in enumerate(spans, start=1)
     ]
     plans = [plan.result() for plan in plans]

@@ -62,6 +62,10 @@ class Transcript(_Frozen):
     def text(self) -> str:
         return " ".join(s.text for s in self.sentences)
 
+    def words_between(self, start_s: float, end_s: float) -> list[Word]:
+        """The words that overlap [start_s, end_s], in source times."""
+        return [w for w in self.words if w.end_s > start_s and w.start_s < end_s]
+
 
 class Moment(_Frozen):
     start_s: float
