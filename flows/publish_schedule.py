@@ -98,6 +98,8 @@ async def cancel_post(client: PrefectClient, job: str, index: int, post_id: str)
     record = clip.post(post_id) if clip else None
     if record is None:
         raise NotFound(f"Clip {index} of job {job} has no post {post_id}")
+    if record.state != "scheduled":
+        raise Conflict(f"Post {post_id} is {record.state}; only a scheduled post can be cancelled")
     run = await _read_run(client, record.run_id)
     if run is not None and run.state_type not in (StateType.SCHEDULED, StateType.PENDING):
         raise Conflict(f"Post {post_id} is already being sent ({run.state_name})")
