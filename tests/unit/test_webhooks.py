@@ -203,3 +203,29 @@ def test_a_failed_job_tells_its_webhook(hooks_env, deployments, caplog, tmp_path
     assert got.body["status"] == "failed" and "missing.mp4" in got.body["error"]
     assert read_deliveries(job_dir(job_id))[0].state == "delivered"
     assert json.dumps(runs[0].parameters).count(SECRET) == 0
+
+
+def test_a_job_cancelled_while_queued_is_told_by_the_sweep(hooks_env, deployments):
+    """No process ever runs a job cancelled in the queue, so no hook tells it: the sweep's
+    pass over recent job ends does, once."""
+    import asyncio
+
+    from flows.webhooks import tell_missed_job_ends
+    from tests.helpers.api import api_client, read_run_parameters
+
+    body = {"url": "http://127.0.0.1:9/talk.mp4", "provider": "local"}
+    with WebhookReceiver(SECRET) as receiver, api_client() as api:
+        headers = {"X-Gemini-Key": "AIzaSy-TEST"}
+        bad = api.post("/api/process", json={**body, "webhook_url": "file:///etc/passwd"},
+                       headers=headers)  # fmt: skip
+        assert bad.status_code == 400 and "webhook_url" in bad.json()["detail"]
+        r = api.post("/api/process", json={**body, "webhook_url": receiver.url}, headers=headers)
+        job_id = r.json()["job_id"]
+        assert read_run_parameters(job_id)["request"]["webhook_url"] == receiver.url
+        assert api.delete(f"/api/jobs/{job_id}").json()["status"] == "cancelled"
+        assert asyncio.run(tell_missed_job_ends(600)) >= 1
+        assert asyncio.run(tell_missed_job_ends(600)) == 0, "each end is told once"
+        _, state = run_next_attempt(job_id, set())
+        (got,) = receiver.received
+    assert state.is_completed() and got.signature_ok
+    assert (got.event, got.body["status"], got.body["job_id"]) == ("cancelled", "cancelled", job_id)
