@@ -229,3 +229,19 @@ def test_a_job_cancelled_while_queued_is_told_by_the_sweep(hooks_env, deployment
         (got,) = receiver.received
     assert state.is_completed() and got.signature_ok
     assert (got.event, got.body["status"], got.body["job_id"]) == ("cancelled", "cancelled", job_id)
+
+
+def test_the_readme_snippet_verifies_a_real_delivery(hooks_env):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    snippet = readme.split("Verify in a few lines:\n\n```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {}
+    exec(snippet, namespace)
+    verify = namespace["verify"]
+    with WebhookReceiver(SECRET) as receiver:
+        assert attempt_delivery(receiver.url, BODY, "completed", "d-9", 1, hooks_env).ok
+        (got,) = receiver.received
+    assert verify(SECRET, got.headers, got.raw)
+    assert not verify(SECRET, got.headers, got.raw + b" ")
+    assert not verify("not-the-secret", got.headers, got.raw)
