@@ -191,3 +191,54 @@ def _cancelled(manifest: Manifest, index: int, post_id: str, out: list) -> Manif
                                        "error": "Cancelled by the user"})  # fmt: skip
     out.append(record)
     return manifest.with_clip(clip.with_post(record))
+
+
+async def settle_ended_posts(lookback_s: float) -> int:
+    """Posts whose run ended where no hook ran (cancelled in the Prefect UI before its time,
+    a killed worker): their key blocks are deleted, and a post still `scheduled` in its
+    record becomes `cancelled` (its webhook told). The retention sweep runs this; how many
+    key blocks and records it settled."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        DeploymentFilter,
+        DeploymentFilterName,
+        FlowRunFilter,
+        FlowRunFilterEndTime,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+
+    from flows.names import PUBLISH_DEPLOYMENT
+
+    since = datetime.now(UTC) - timedelta(seconds=lookback_s)
+    ends = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            deployment_filter=DeploymentFilter(
+                name=DeploymentFilterName(any_=[PUBLISH_DEPLOYMENT])
+            ),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ends)),
+                end_time=FlowRunFilterEndTime(after_=since),
+            ),
+            limit=200,
+        )
+    settled = 0
+    for run in runs:
+        request = (run.parameters or {}).get("request") or {}
+        settled += await delete_key_block(request.get("key_block"))
+        if run.state_type == StateType.CANCELLED and request.get("post_id"):
+            settled += _cancel_record(request)
+    return settled
+
+
+def _cancel_record(request: dict) -> int:
+    try:
+        folder = job_folder(request["job"])
+    except InvalidRequest:
+        return 0
+    index, cancelled = request.get("index"), []
+    update_manifest(folder, lambda m: _cancelled(m, index, request["post_id"], cancelled))
+    if cancelled:
+        tell_post(folder, index, cancelled[0], request.get("webhook_url"))
+    return len(cancelled)

@@ -14,6 +14,7 @@ media): the first is retried, the second fails the post at once with the provide
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, Protocol
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from reelflow.errors import ReelflowError
 
 PLATFORMS = ("tiktok", "instagram", "youtube", "facebook", "linkedin", "x", "threads", "pinterest")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 PostState = Literal["scheduled", "posting", "posted", "failed", "cancelled"]
 
 
@@ -142,7 +144,10 @@ class PublishRequest(BaseModel):
         return self
 
     def label(self) -> str:
-        return f"clip {self.index} of {Path(self.job).name[:40]} to {', '.join(self.platforms)}"
+        """`clip 1 of 5a0c1b2d to tiktok, instagram`: a job id shortened as the UI does."""
+        job = Path(self.job).name
+        job = job[:8] if _UUID.fullmatch(job) else job[:40]
+        return f"clip {self.index} of {job} to {', '.join(self.platforms)}"
 
 
 class ClipTexts(Protocol):

@@ -84,7 +84,13 @@ def _wait(retry_after_s: float | None, opts: PostOptions, attempt: int) -> float
 
 # NO_CACHE, no persisted result: a post must never be skipped as a "cache hit", and the
 # provider (which holds the key) must never be hashed or stored.
-@task(name="post-clip", task_run_name="post to {platforms}", tags=[f"post-v{VERSION}"],
+def _task_name() -> str:
+    from prefect.runtime import task_run
+
+    return "post to " + ", ".join(task_run.parameters.get("platforms") or [])
+
+
+@task(name="post-clip", task_run_name=_task_name, tags=[f"post-v{VERSION}"],
       cache_policy=NO_CACHE, persist_result=False)  # fmt: skip
 def post_task(
     provider: PostingProvider,

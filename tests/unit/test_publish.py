@@ -234,3 +234,28 @@ def test_a_refused_post_fails_at_once_with_the_reason(env, clip_file, caplog, sc
         _, told = run_next_attempt(job_id, set())
         (got,) = receiver.received
     assert told.is_completed() and got.event == "failed" and reason in got.body["error"]
+
+
+def test_a_post_cancelled_in_the_prefect_ui_is_settled_by_the_sweep(env, clip_file):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Cancelled
+
+    from flows.publish_schedule import settle_ended_posts
+
+    with WebhookReceiver(SECRET) as receiver:
+        job_id = finished_job(env, clip_file, webhook_url=receiver.url)
+        r = publish(env, job_id, {"platforms": ["x"], "at": SOON})
+        post = r.json()["post"]
+        key_block = read_run_parameters(post["run_id"])["request"]["key_block"]
+        with get_client(sync_client=True) as client:  # what the UI's "Cancel" does
+            client.set_flow_run_state(post["run_id"], Cancelled(), force=True)
+        assert posts_in_status(env, job_id)[0]["state"] == "scheduled", "no hook ran"
+        assert asyncio.run(settle_ended_posts(600)) >= 2
+        assert posts_in_status(env, job_id)[0]["state"] == "cancelled"
+        assert load_secret_block(key_block) is None
+        _, told = run_next_attempt(job_id, set())
+        (got,) = receiver.received
+    assert told.is_completed() and got.event == "cancelled"
+    assert got.body["post"]["platforms"] == ["x"]
