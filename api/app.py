@@ -21,6 +21,8 @@ from litestar.static_files import create_static_files_router
 
 from api.errors import EXCEPTION_HANDLERS
 from api.jobs import cancel_job, clip_thumbnail, clip_video_file, list_jobs, process, status
+from api.publish import cancel_post, publish, webhook_deliveries
+from api.publishing import PublishService
 from api.restyle import restyle
 from api.schemas import Health
 from api.security import install_auth
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         async with get_client() as client:
             app.state.prefect = client
             app.state.jobs = JobService(client, settings)
+            app.state.publishing = PublishService(app.state.jobs, client, settings)
             yield
 
     return Litestar(
@@ -56,6 +59,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             clip_video_file,
             clip_thumbnail,
             restyle,
+            publish,
+            cancel_post,
+            webhook_deliveries,
             health,
             _swagger_assets(),
         ],

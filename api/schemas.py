@@ -5,7 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from reelflow.manifest import ClipEntry
+from reelflow.posting import PostRecord
 from reelflow.status import JobStatus
+from reelflow.webhooks import Delivery
 
 
 class Submitted(BaseModel):
@@ -84,3 +86,16 @@ class Deleted(BaseModel):
 class Health(BaseModel):
     api: str = "ok"
     prefect: str = Field(description="ok or unreachable")
+
+
+class PostOut(BaseModel):
+    job_id: str
+    index: int = Field(description="The clip's number.")
+    post: PostRecord = Field(description="The post: scheduled, then posted or failed.")
+
+
+class WebhookDeliveries(BaseModel):
+    job_id: str
+    deliveries: list[Delivery] = Field(
+        default_factory=list, description="Each state change told, with every attempt."
+    )

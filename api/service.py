@@ -70,12 +70,13 @@ from reelflow.storage import (
     store_upload,
 )
 from reelflow.styles import RestyleRequest
+from reelflow.webhooks import check_webhook_url
 
 LOG_LINES = 20
 # SQLite serialises writes: a burst of run creations queued in the API is faster, and its
 # tail far shorter, than the same burst retrying against "database is locked".
 CREATE_CONCURRENCY = 4
-OPTION_FIELDS = ("clips", "min_seconds", "max_seconds", "provider")
+OPTION_FIELDS = ("clips", "min_seconds", "max_seconds", "provider", "webhook_url")
 LOOK_FIELDS = ("captions", "hook", "effects")
 ClipUrl = Callable[[str, int, str], str]
 logger = logging.getLogger("reelflow.api")
@@ -321,6 +322,8 @@ def job_request(fields: dict[str, Any], upload: Path | None) -> ClipRequest:
         raise InvalidRequest(f"Invalid options: {describe_invalid(exc.errors())}") from exc
     if upload is None:
         precheck_url(url)
+    if request.webhook_url:
+        check_webhook_url(request.webhook_url)
     return request
 
 

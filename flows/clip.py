@@ -16,6 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.names import CLIP_FLOW
 from flows.progress import JobProgress
 from flows.rendering import render_args
+from flows.webhooks import notify_job_hook
 from reelflow.errors import NoMoments, ReelflowError, VideoTooShort
 from reelflow.gemini import resolve_key
 from reelflow.jobs import ClipRequest, job_dir
@@ -48,10 +49,10 @@ def _run_name() -> str:
     flow_run_name=_run_name,
     task_runner=ThreadPoolTaskRunner(max_workers=4),
     description="Cut a video into ranked, reframed 9:16 clips with titles and hooks.",
-    on_completion=[delete_key_block_hook],
-    on_failure=[delete_key_block_hook],
-    on_cancellation=[delete_key_block_hook],
-    on_crashed=[delete_key_block_hook],
+    on_completion=[delete_key_block_hook, notify_job_hook],
+    on_failure=[delete_key_block_hook, notify_job_hook],
+    on_cancellation=[delete_key_block_hook, notify_job_hook],
+    on_crashed=[delete_key_block_hook, notify_job_hook],
 )
 def clip_video(request: ClipRequest):
     job_id = str(flow_run.id or "local")

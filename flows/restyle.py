@@ -139,7 +139,7 @@ def _restyle(request: RestyleRequest, run_id: str, status: Path) -> ClipEntry:
     for name in version.files():
         link_or_copy(folder / name, status / name)
     return ClipEntry.model_validate({
-        **clip.model_dump(exclude={"versions", "reframe"}), **version.model_dump(),
+        **clip.model_dump(exclude={"versions", "reframe", "posts"}), **version.model_dump(),
     })  # fmt: skip
 
 

@@ -1,7 +1,7 @@
 """Retention: a scheduled flow that deletes finished jobs' files after JOB_RETENTION_SECONDS
 (their S3 copies too, unless S3_KEEP_AFTER_RETENTION), and any per-job Gemini key block that
 outlived its run (a crashed worker runs no hooks). It also restarts S3 uploads that failed,
-so an S3 outage heals once S3 is back."""
+so an S3 outage heals once S3 is back, and sends the webhooks of job ends no hook saw."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 
 from flows.names import CLIP_DEPLOYMENT, RETENTION_FLOW
+from flows.publish_schedule import settle_ended_posts
+from flows.webhooks import tell_missed_job_ends
 from reelflow.jobs import expire_job_files, is_expired, job_dir, remove_upload
 from reelflow.secrets import delete_key_block
 from reelflow.settings import get_settings
@@ -64,12 +66,18 @@ async def cleanup_expired_jobs(retention_seconds: int | None = None) -> dict:
                     expired += 1
             offset += PAGE
     retried = retry_failed_uploads()
+    # Job ends no hook could tell (cancelled while queued, a killed worker): since two sweeps.
+    lookback = max(2 * settings.retention_sweep_seconds, 3600)
+    told = await tell_missed_job_ends(lookback)
+    settled = await settle_ended_posts(lookback)  # cancelled in the UI: record, key block
     get_run_logger().info(
-        "expired %d jobs (%d S3 objects), removed %d leftover key blocks, retried %d uploads",
-        expired, objects, keys, retried,
+        "expired %d jobs (%d S3 objects), removed %d leftover key blocks, retried %d uploads, "
+        "told %d missed job ends, settled %d ended posts", expired, objects, keys, retried, told,
+        settled,
     )  # fmt: skip
     return {"expired": expired, "key_blocks_removed": keys, "s3_objects_removed": objects,
-            "uploads_retried": retried}  # fmt: skip
+            "uploads_retried": retried, "webhooks_sent": told,
+            "posts_settled": settled}  # fmt: skip
 
 
 async def _remove_remote(job_id: str, source: str) -> int | None:

@@ -50,6 +50,11 @@ class ClipRequest(BaseModel):
     effects: EffectsOption = Field(
         None, description="Punch-in zooms, colour grade, silence cuts (true: the defaults)."
     )
+    webhook_url: str | None = Field(
+        None,
+        description="Told (a signed POST) when the job completes, fails or is cancelled, and "
+        "when one of its clips is posted.",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> ClipRequest:

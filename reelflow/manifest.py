@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from reelflow.files import locked, write_text_atomic
 from reelflow.models import BoundaryFacts, MomentsUsage, ReframePlan
+from reelflow.posting import PostRecord
 
 MANIFEST = "manifest.json"
 SCHEMA_VERSION = 1
@@ -95,6 +96,9 @@ class ClipEntry(Rendering):
     boundaries: BoundaryFacts | None = None
     reframe: ReframePlan | None = None
     versions: list[ClipVersion] = Field(default_factory=list)
+    posts: list[PostRecord] = Field(
+        default_factory=list, description="Posts to social platforms, scheduled or done."
+    )
     # Set in a restyle run's own manifest, whose one clip is the new version.
     version: int | None = None
     look: dict[str, Any] | None = None
@@ -103,6 +107,16 @@ class ClipEntry(Rendering):
 
     def with_version(self, version: ClipVersion) -> ClipEntry:
         return self.model_copy(update={"versions": [*self.versions, version]})
+
+    def post(self, post_id: str) -> PostRecord | None:
+        return next((p for p in self.posts if p.post_id == post_id), None)
+
+    def with_post(self, record: PostRecord) -> ClipEntry:
+        """The clip with `record` in place of its post of the same id, or added."""
+        posts = [p for p in self.posts if p.post_id != record.post_id]
+        at = next((i for i, p in enumerate(self.posts) if p.post_id == record.post_id), None)
+        posts.insert(len(posts) if at is None else at, record)
+        return self.model_copy(update={"posts": posts})
 
 
 class VideoSummary(_Record):
