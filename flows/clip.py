@@ -80,11 +80,10 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     progress.media = media
 
     progress.stage_started("transcribe")
-    transcript_run = transcribe.submit(media, model_tag())
+    transcript_run = transcribe.submit(media, model_tag(), request.language)
     cuts = scenes.submit(media).result()
     transcript = transcript_run.result()
-    if transcript.warning:
-        progress.warn(transcript.warning)
+    progress.transcribed(transcript)
 
     progress.stage_started("moments")
     picks = _pick_moments(request, transcript, cuts, opts, progress)
