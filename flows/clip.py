@@ -16,6 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.names import CLIP_FLOW
 from flows.progress import JobProgress
 from flows.rendering import render_args
+from flows.translating import translate_clips
 from reelflow.errors import NoMoments, ReelflowError, VideoTooShort
 from reelflow.gemini import resolve_key
 from reelflow.jobs import ClipRequest, job_dir
@@ -72,7 +73,7 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     opts = MomentOptions(
         clips=request.clips, min_seconds=request.min_seconds, max_seconds=request.max_seconds
     )
-    if request.provider == "gemini":
+    if request.provider == "gemini" or request.translate:
         resolve_key(request.gemini_key_block)  # fail before the long stages, not after them
     progress.stage_started("ingest")
     media = ingest_task()(request.source)
@@ -105,6 +106,9 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     plans = [plan.result() for plan in plans]
     progress.stage_started("render")
     entries = _render_all(media, kept, plans, progress, transcript)
+    if request.translate:
+        progress.stage_started("translate")
+        entries = translate_clips(entries, request, media, transcript, plans, progress)
 
     progress.stage_started("publish")
     manifest = publish(str(progress.folder), transcript, progress.manifest())

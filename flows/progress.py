@@ -14,6 +14,7 @@ from prefect.artifacts import (
 )
 
 from reelflow.jobs import ClipRequest
+from reelflow.languages import name_of
 from reelflow.manifest import (
     ClipEntry,
     DroppedEntry,
@@ -24,7 +25,6 @@ from reelflow.manifest import (
     VideoSummary,
     write_manifest,
 )
-from reelflow.languages import name_of
 from reelflow.models import DroppedMoment, MediaInfo, MomentsUsage, Transcript
 
 # Share of the whole job each stage usually takes; progress moves by these steps.
@@ -35,6 +35,7 @@ STAGE_WEIGHTS = {
     "boundaries": 2,
     "reframe": 15,
     "render": 35,
+    "translate": 0,  # only when asked for; it happens after the clips exist
     "publish": 5,
 }
 
@@ -85,6 +86,11 @@ class JobProgress:
             "clip %d/%d ready: %s (%.0f-%.0f s, score %.0f)", len(self.clips), self.planned or 0,
             entry.file, entry.start, entry.end, entry.score,
         )  # fmt: skip
+        self._report()
+
+    def clip_translated(self, entry: ClipEntry) -> None:
+        """The clip with its new language versions, in place of the one without."""
+        self.clips = [entry if c.index == entry.index else c for c in self.clips]
         self._report()
 
     def moments_found(self, usage: MomentsUsage, cached: bool) -> None:
