@@ -26,6 +26,8 @@ from flows.names import (
     RESTYLE_DEPLOYMENT_PATH,
     RETENTION_DEPLOYMENT,
     RETENTION_DEPLOYMENT_PATH,
+    TRANSLATE_DEPLOYMENT,
+    TRANSLATE_DEPLOYMENT_PATH,
 )
 from reelflow.settings import Settings
 
@@ -85,6 +87,12 @@ SPECS: tuple[DeploymentSpec, ...] = (
     DeploymentSpec(
         RESTYLE_DEPLOYMENT, RESTYLE_DEPLOYMENT_PATH, "flows.restyle", "restyle_clip",
         "Render one clip of a finished job again with a new look.",
+        limit=lambda s: s.restyle_concurrency, limit_setting="RESTYLE_CONCURRENCY",
+    ),
+    # Renders like a restyle, so it shares the restyle limit's setting (a limit of its own).
+    DeploymentSpec(
+        TRANSLATE_DEPLOYMENT, TRANSLATE_DEPLOYMENT_PATH, "flows.translate", "translate_clip",
+        "Make one clip of a finished job in other languages (translated captions, or dubbed).",
         limit=lambda s: s.restyle_concurrency, limit_setting="RESTYLE_CONCURRENCY",
     ),
 )  # fmt: skip
