@@ -4,7 +4,7 @@ The scorer's language-neutral signals (questions, figures in digits, exclamation
 loudness, clean sentence ends, length) work in any language. These lists add what words say:
 emphatic words, number words, hooky and dangling openers, intro/outro talk and the stop words
 kept out of hashtags. English, German, Spanish and French have lists; any other language gets
-no word lists, and its stop words are learned from the transcript itself (the words found in
+no word lists, and its stop words are learned from the transcript itself (short words found in
 a large share of its sentences), so hashtags stay content words there too.
 """
 
@@ -225,6 +225,7 @@ LEXICONS = {
 }
 LEARNED_STOP_SHARE = 0.2  # a word in at least this share of sentences is a stop word
 LEARNED_STOP_MIN_SENTENCES = 5  # fewer sentences teach nothing
+LEARNED_STOP_LETTERS = 5
 
 
 def lexicon_for(language: str, sentences: Sequence[Sequence[str]]) -> Lexicon:
@@ -240,5 +241,7 @@ def learned_stop_words(sentences: Sequence[Sequence[str]]) -> frozenset[str]:
     if len(sentences) < LEARNED_STOP_MIN_SENTENCES:
         return frozenset()
     df = Counter(t for tokens in sentences for t in set(tokens))
-    floor = LEARNED_STOP_SHARE * len(sentences)
-    return frozenset(t for t, n in df.items() if n >= floor)
+    floor = max(2, LEARNED_STOP_SHARE * len(sentences))
+    # Function words are short in most languages; a long word everywhere is the topic, which
+    # makes the best hashtag.
+    return frozenset(t for t, n in df.items() if n >= floor and len(t) <= LEARNED_STOP_LETTERS)
