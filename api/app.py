@@ -27,6 +27,7 @@ from api.restyle import restyle
 from api.schemas import Health
 from api.security import install_auth
 from api.service import JobService
+from api.translate import clip_version_file, clip_version_thumbnail, translate
 from reelflow.settings import Settings, get_settings
 
 
@@ -62,6 +63,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             publish,
             cancel_post,
             webhook_deliveries,
+            translate,
+            clip_version_file,
+            clip_version_thumbnail,
             health,
             _swagger_assets(),
         ],

@@ -46,7 +46,7 @@ from api.schemas import (
     UploadedFileOut,
     UploadsOut,
 )
-from flows.names import CLIP_DEPLOYMENT_PATH, RESTYLE_DEPLOYMENT_PATH
+from flows.names import CLIP_DEPLOYMENT_PATH, RESTYLE_DEPLOYMENT_PATH, TRANSLATE_DEPLOYMENT_PATH
 from reelflow.errors import (
     Conflict,
     InvalidRequest,
@@ -76,7 +76,8 @@ LOG_LINES = 20
 # SQLite serialises writes: a burst of run creations queued in the API is faster, and its
 # tail far shorter, than the same burst retrying against "database is locked".
 CREATE_CONCURRENCY = 4
-OPTION_FIELDS = ("clips", "min_seconds", "max_seconds", "provider", "webhook_url")
+OPTION_FIELDS = ("clips", "min_seconds", "max_seconds", "provider", "webhook_url", "language",
+                 "translate")  # fmt: skip
 LOOK_FIELDS = ("captions", "hook", "effects")
 ClipUrl = Callable[[str, int, str], str]
 logger = logging.getLogger("reelflow.api")
@@ -189,10 +190,11 @@ class JobService:
         return run
 
     async def _job_deployments(self) -> set[uuid.UUID]:
-        """Clip jobs, and restyles once their deployment exists: both are jobs."""
+        """Clip jobs, and restyles and translations once their deployments exist: all jobs."""
         known = {await self.deployment_id()}
-        with contextlib.suppress(Unavailable):
-            known.add(await self.deployment_id(RESTYLE_DEPLOYMENT_PATH))
+        for path in (RESTYLE_DEPLOYMENT_PATH, TRANSLATE_DEPLOYMENT_PATH):
+            with contextlib.suppress(Unavailable):
+                known.add(await self.deployment_id(path))
         return known
 
     async def status(self, job_id: str, clip_url: ClipUrl) -> JobStatusOut:

@@ -29,6 +29,8 @@ from flows.names import (
     RESTYLE_DEPLOYMENT_PATH,
     RETENTION_DEPLOYMENT,
     RETENTION_DEPLOYMENT_PATH,
+    TRANSLATE_DEPLOYMENT,
+    TRANSLATE_DEPLOYMENT_PATH,
     WEBHOOK_DEPLOYMENT,
     WEBHOOK_DEPLOYMENT_PATH,
 )
@@ -102,6 +104,12 @@ SPECS: tuple[DeploymentSpec, ...] = (
     DeploymentSpec(
         WEBHOOK_DEPLOYMENT, WEBHOOK_DEPLOYMENT_PATH, "flows.webhooks", "deliver_webhook",
         "Send one signed webhook (a job or post state change); retries are later runs.",
+    ),
+    # Renders like a restyle, so it shares the restyle limit's setting (a limit of its own).
+    DeploymentSpec(
+        TRANSLATE_DEPLOYMENT, TRANSLATE_DEPLOYMENT_PATH, "flows.translate", "translate_clip",
+        "Make one clip of a finished job in other languages (translated captions, or dubbed).",
+        limit=lambda s: s.restyle_concurrency, limit_setting="RESTYLE_CONCURRENCY",
     ),
 )  # fmt: skip
 

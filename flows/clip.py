@@ -16,6 +16,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.names import CLIP_FLOW
 from flows.progress import JobProgress
 from flows.rendering import render_args
+from flows.translating import translate_clips
 from flows.webhooks import notify_job_hook
 from reelflow.errors import NoMoments, ReelflowError, VideoTooShort
 from reelflow.gemini import resolve_key
@@ -73,7 +74,7 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     opts = MomentOptions(
         clips=request.clips, min_seconds=request.min_seconds, max_seconds=request.max_seconds
     )
-    if request.provider == "gemini":
+    if request.provider == "gemini" or request.translate:
         resolve_key(request.gemini_key_block)  # fail before the long stages, not after them
     progress.stage_started("ingest")
     media = ingest_task()(request.source)
@@ -81,11 +82,10 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     progress.media = media
 
     progress.stage_started("transcribe")
-    transcript_run = transcribe.submit(media, model_tag())
+    transcript_run = transcribe.submit(media, model_tag(), request.language)
     cuts = scenes.submit(media).result()
     transcript = transcript_run.result()
-    if transcript.warning:
-        progress.warn(transcript.warning)
+    progress.transcribed(transcript)
 
     progress.stage_started("moments")
     picks = _pick_moments(request, transcript, cuts, opts, progress)
@@ -107,6 +107,9 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     plans = [plan.result() for plan in plans]
     progress.stage_started("render")
     entries = _render_all(media, kept, plans, progress, transcript)
+    if request.translate:
+        progress.stage_started("translate")
+        entries = translate_clips(entries, request, media, transcript, plans, progress)
 
     progress.stage_started("publish")
     manifest = publish(str(progress.folder), transcript, progress.manifest())

@@ -65,10 +65,26 @@ class Rendering(_Record):
         return [n for n in names if n]
 
 
+class ClipTexts(_Record):
+    """A clip's words for the platforms, in one language."""
+
+    title: str = ""
+    hook: str = ""
+    description_tiktok: str = ""
+    description_instagram: str = ""
+    hashtags: list[str] = Field(default_factory=list)
+
+
 class ClipVersion(Rendering):
-    """A later look of a clip (`clip_NN_vK.*`), rendered again from the source."""
+    """A later rendering of a clip, made again from the source: a new look (`clip_NN_vK.*`),
+    or the clip in another language (`clip_NN.<lang>.*`, `clip_NN.<lang>.dub.*`)."""
 
     version: int
+    kind: Literal["restyle", "translation", "dub"] = "restyle"
+    language: str | None = Field(
+        None, description="The language of its captions and texts (and of its voice, dubbed)."
+    )
+    texts: ClipTexts | None = Field(None, description="Title, hook, descriptions translated.")
     look: dict[str, Any] | None = Field(None, description="The look options it was made with.")
     reframe: ReframePlan | None = Field(
         None, description="The corrected framing, when the request corrected it."
@@ -130,6 +146,16 @@ class VideoSummary(_Record):
     has_audio: bool = True
 
 
+class LanguageRecord(_Record):
+    """The video's spoken language and how it was found."""
+
+    code: str
+    name: str = ""
+    detected: bool = Field(False, description="Detected from the speech, not given by the job.")
+    probability: float | None = Field(None, description="How sure the detection was, 0-1.")
+    model: str = Field("", description="The whisper model that transcribed it.")
+
+
 class DroppedEntry(_Record):
     start: float
     end: float
@@ -175,6 +201,7 @@ class Manifest(_Record):
         default_factory=dict, description="What was asked (a ClipRequest or a RestyleRequest)."
     )
     video: VideoSummary | None = None
+    language: LanguageRecord | None = None
     clips_planned: int | None = None
     clips: list[ClipEntry] = Field(default_factory=list)
     dropped: list[DroppedEntry] = Field(default_factory=list)

@@ -47,7 +47,11 @@ class Sentence(_Frozen):
 
 
 class Transcript(_Frozen):
-    language: str
+    language: str = Field(description="The spoken language's code (reelflow.languages).")
+    language_detected: bool = Field(False, description="Detected, rather than given by the job.")
+    language_probability: float | None = Field(
+        None, description="How sure the detection was (0-1); None when the job named it."
+    )
     duration_s: float
     words: list[Word]
     sentences: list[Sentence]

