@@ -13,9 +13,10 @@ import uuid
 
 KEY_BLOCK_PREFIX = "reelflow-gemini-key-"
 ELEVENLABS_BLOCK_PREFIX = "reelflow-elevenlabs-key-"
-_PREFIXES = (KEY_BLOCK_PREFIX, ELEVENLABS_BLOCK_PREFIX)
+POST_KEY_BLOCK_PREFIX = "reelflow-upload-post-key-"
+_PREFIXES = (KEY_BLOCK_PREFIX, ELEVENLABS_BLOCK_PREFIX, POST_KEY_BLOCK_PREFIX)
 # Request fields that may name a key block; the end hook deletes each.
-KEY_BLOCK_FIELDS = ("gemini_key_block", "elevenlabs_key_block")
+KEY_BLOCK_FIELDS = ("gemini_key_block", "elevenlabs_key_block", "key_block")
 
 
 def new_key_block_name(prefix: str = KEY_BLOCK_PREFIX) -> str:
