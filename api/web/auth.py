@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.params import FromQuery
 from litestar.response import Redirect, Response, Template
 
 from api.sessions import (
@@ -28,7 +29,7 @@ PUBLIC = {"public": True}
 
 
 @get("/login", opt=PUBLIC, include_in_schema=False)
-async def login_page(request: Request, state: State, next: str = "/") -> Response:
+async def login_page(request: Request, state: State, next: FromQuery[str] = "/") -> Response:
     if not api_token(state.settings):
         return Redirect("/")
     context = page_context(request, state, next=safe_next(next), error=None)

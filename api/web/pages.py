@@ -13,7 +13,7 @@ from typing import Annotated
 import anyio
 from litestar import Request, get
 from litestar.datastructures import State
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import File, Template
 
 from api.jobs import clip_path
@@ -60,7 +60,11 @@ async def job_page(job_id: FromPath[str], request: Request, state: State) -> Tem
 
 @get("/fragments/jobs/{job_id:str}/live", include_in_schema=False)
 async def job_live(
-    job_id: FromPath[str], request: Request, state: State, shown: str = "", was: str = ""
+    job_id: FromPath[str],
+    request: Request,
+    state: State,
+    shown: FromQuery[str] = "",
+    was: FromQuery[str] = "",
 ) -> Template:
     """The job's state, log and any clips the page does not show yet (`shown`: their numbers);
     the answer that sees the job end (`was`: the status the page last saw) also switches on
@@ -70,7 +74,7 @@ async def job_live(
     new = [c for c in job.result.clips if c.index not in seen]
     ended = was not in TERMINAL and job.status in TERMINAL
     context = page_context(
-        request, state, job=job, new_clips=new, **_look_choices(),
+        request, state, job=job, new_clips=new, was=was, **_look_choices(),
         ended_clips=[c for c in job.result.clips if c.index in seen] if ended else [],
     )  # fmt: skip
     return Template("fragments/live.html", context=context)
