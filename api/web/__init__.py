@@ -22,7 +22,6 @@ from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.exceptions import NotAuthorizedException
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Response, Template
-from litestar.router import Router as _Router
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
@@ -68,7 +67,7 @@ def web_router() -> Router:
     )
 
 
-def web_static() -> _Router:
+def web_static() -> Router:
     """htmx, the script and the style sheet: public, so the login page has its style."""
     return create_static_files_router(
         path="/static/web", directories=[HERE / "static"], opt={"public": True},
