@@ -19,6 +19,7 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.response import Response
 from litestar.static_files import create_static_files_router
 
+from api.captions import clip_captions
 from api.errors import EXCEPTION_HANDLERS
 from api.jobs import cancel_job, clip_thumbnail, clip_video_file, list_jobs, process, status
 from api.publish import cancel_post, publish, webhook_deliveries
@@ -28,6 +29,7 @@ from api.schemas import Health
 from api.security import install_auth
 from api.service import JobService
 from api.translate import clip_version_file, clip_version_thumbnail, translate
+from api.web import web_router, web_static, web_templates
 from reelflow.settings import Settings, get_settings
 
 
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cancel_job,
             clip_video_file,
             clip_thumbnail,
+            clip_captions,
             restyle,
             publish,
             cancel_post,
@@ -68,7 +71,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             clip_version_thumbnail,
             health,
             _swagger_assets(),
+            web_router(),
+            web_static(),
         ],
+        template_config=web_templates(),
         lifespan=[prefect_client],
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,

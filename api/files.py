@@ -13,8 +13,9 @@ from litestar.response import Response, Stream
 
 CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-MEDIA_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".srt": "text/plain",
-               ".vtt": "text/vtt", ".json": "application/json", ".csv": "text/csv"}  # fmt: skip
+MEDIA_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".srt": "text/plain; charset=utf-8",
+               ".vtt": "text/vtt; charset=utf-8", ".json": "application/json",
+               ".csv": "text/csv"}  # fmt: skip
 
 
 def file_response(request: Request, path: Path, download_name: str) -> Response | Stream:
