@@ -6,8 +6,8 @@ Each list holds template names (files in api/web/templates/) that the page inclu
   `job` (api.schemas.JobStatusOut), `clip` (api.schemas.ClipOut) and `csrf`.
 - `JOB_ACTIONS`: on a job's page, beside cancel/delete; the template sees `job` and `csrf`.
 
-Translation and posting register their buttons here, e.g. `CLIP_ACTIONS.append(
-"clip_translate.html")`. A `<form data-api="/api/jobs/{{ job.job_id }}/clips/{{ clip.index
+Translation and posting have theirs here (fragments/clip_translate.html,
+fragments/clip_publish.html). A `<form data-api="/api/jobs/{{ job.job_id }}/clips/{{ clip.index
 }}/translate">` in such a template is sent by app.js as JSON (its fields; checkboxes as true,
 numbers as numbers, empty fields left out) with the CSRF header; `data-then="version"` shows
 the job it answers with as a new version of the clip, else the answer's `status` or error is
@@ -16,5 +16,5 @@ written into the form's `<output>`.
 
 from __future__ import annotations
 
-CLIP_ACTIONS: list[str] = []
+CLIP_ACTIONS: list[str] = ["fragments/clip_translate.html", "fragments/clip_publish.html"]
 JOB_ACTIONS: list[str] = []

@@ -317,3 +317,25 @@ def _pixels(ffmpeg: str, jpeg: bytes) -> np.ndarray:
     args = [ffmpeg, "-v", "error", "-i", "pipe:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     raw = subprocess.run(args, input=jpeg, capture_output=True, check=True).stdout
     return np.frombuffer(raw, np.uint8).reshape(120, 336, 3)
+
+
+def test_clip_cards_offer_translation_and_posting_and_show_other_languages(open_api, data_dir):
+    from reelflow.manifest import ClipVersion, read_manifest
+
+    job_id = submit(open_api)
+    folder = data_dir / "jobs" / job_id
+    _finished_job(folder, job_id)
+    manifest = read_manifest(folder)
+    spanish = ClipVersion(version=2, kind="translation", language="es", file="clip_01.es.mp4",
+                          thumbnail="clip_01.es.jpg")  # fmt: skip
+    write_manifest(folder, manifest.with_clip(manifest.clip(1).with_version(spanish)))
+    page = open_api.get(f"/jobs/{job_id}").text
+    assert f'src="/api/jobs/{job_id}/clips/1/versions/2"' in page and "ES · captions" in page
+    assert f'data-api="/api/jobs/{job_id}/clips/1/translate"' in page
+    assert f'data-api="/api/jobs/{job_id}/clips/2/publish"' in page
+    assert 'name="platform" value="tiktok"' in page
+    # API keys go as headers only: their fields have no name, so they are never form data.
+    for header in ("X-Gemini-Key", "X-ElevenLabs-Key", "X-Upload-Post-Key"):
+        fields = re.findall(rf'<input[^>]*data-header="{header}"[^>]*>', page)
+        assert fields and all(' name="' not in f and 'type="password"' in f for f in fields)
+    assert _unlabelled_fields(page) == []

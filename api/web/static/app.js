@@ -3,7 +3,8 @@
 // - the submit form: a file dropped or chosen, refused before upload when it is too large,
 //   sent with an upload progress bar; the Gemini key goes as the X-Gemini-Key header of that
 //   one request and is kept nowhere (the field has no name, so it is no form data);
-// - forms with data-api (restyle, and what other features add): sent to the JSON API as JSON;
+// - forms with data-api (restyle, translate, publish): sent to the JSON API as JSON; a field
+//   with data-header (an API key) goes as that request header only, never in the body;
 // - cancel and delete buttons; copy buttons.
 // Every request that changes something carries the session's CSRF token (X-CSRF-Token).
 (() => {
@@ -19,8 +20,8 @@
   }
 
   // A JSON API request: resolves to {ok, status, body}, never throws.
-  async function api(method, url, body) {
-    const init = { method, credentials: "same-origin", headers: withCsrf({}) };
+  async function api(method, url, body, headers = {}) {
+    const init = { method, credentials: "same-origin", headers: withCsrf({ ...headers }) };
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -187,6 +188,35 @@
     return body;
   }
 
+  // A list from "es, de" (what the API takes as languages).
+  function codes(text) {
+    return text.split(/[\s,]+/).map((c) => c.trim().toLowerCase()).filter(Boolean);
+  }
+
+  function translateBody(form) {
+    const body = { languages: codes(form.elements.namedItem("languages").value) };
+    if (form.elements.namedItem("dub").checked) body.dub = true;
+    return body;
+  }
+
+  function publishBody(form) {
+    const platforms = [...form.querySelectorAll('input[name="platform"]:checked')].map((e) => e.value);
+    const at = form.elements.namedItem("at").value;
+    // datetime-local has no zone: the browser's own, as the API wants an ISO time with one.
+    return { platforms, at: at ? new Date(at).toISOString() : null };
+  }
+
+  // Fields marked data-header: request headers (API keys), never part of the body.
+  function formHeaders(form) {
+    const headers = {};
+    for (const element of form.querySelectorAll("[data-header]")) {
+      if (element.value.trim()) headers[element.dataset.header] = element.value.trim();
+    }
+    return headers;
+  }
+
+  const BODIES = { restyle: restyleBody, translate: translateBody, publish: publishBody };
+
   // Fields as JSON: checkboxes as true (left out unchecked), numbers as numbers, empty left out.
   function formJson(form) {
     const body = {};
@@ -227,11 +257,11 @@
     event.preventDefault();
     const out = form.querySelector("output");
     const button = form.querySelector('button[type="submit"]');
-    const body = form.dataset.body === "restyle" ? restyleBody(form) : formJson(form);
+    const body = (BODIES[form.dataset.body] || formJson)(form);
     button.disabled = true;
     out.classList.remove("error");
     out.textContent = "Sending…";
-    const result = await api(form.dataset.method || "POST", form.dataset.api, body);
+    const result = await api(form.dataset.method || "POST", form.dataset.api, body, formHeaders(form));
     button.disabled = false;
     if (!result.ok) {
       out.classList.add("error");
