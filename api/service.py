@@ -55,7 +55,15 @@ from reelflow.errors import (
     Unavailable,
     describe_invalid,
 )
-from reelflow.jobs import ClipRequest, expire_job_files, is_expired, job_dir, remove_upload
+from reelflow.jobs import (
+    ClipRequest,
+    expire_job_files,
+    is_expired,
+    job_dir,
+    remove_job_upload,
+    remove_upload,
+    stored_upload_source,
+)
 from reelflow.manifest import ClipEntry, Manifest, Uploads, read_manifest
 from reelflow.netguard import precheck_url
 from reelflow.secrets import delete_key_block, save_key_block
@@ -256,9 +264,9 @@ class JobService:
         status = job_status(run.state_type, run.state_name)
         if status in TERMINAL:
             request = (run.parameters or {}).get("request") or {}
-            await self._remove_remote(job_id, request.get("source", ""))
+            await self._remove_remote(job_id, stored_upload_source(request))
             removed = expire_job_files(job_dir(job_id))
-            remove_upload(request.get("source", ""))
+            remove_job_upload(request)
             await delete_key_block(request.get("gemini_key_block"))
             return Deleted(job_id=job_id, status=status, files_deleted=removed)
         if status == "queued":
@@ -271,10 +279,10 @@ class JobService:
         )
         return Deleted(job_id=job_id, status="cancelling", files_deleted=False)
 
-    async def _remove_remote(self, job_id: str, source: str) -> None:
+    async def _remove_remote(self, job_id: str, upload: str) -> None:
         """Deleting a job deletes its S3 copies too (unless S3_KEEP_AFTER_RETENTION); a storage
         error keeps the local files, so the delete can be tried again."""
-        await anyio.to_thread.run_sync(remove_remote_copies, job_id, source, self.settings)
+        await anyio.to_thread.run_sync(remove_remote_copies, job_id, upload, self.settings)
 
 
 def s3_links(clip: ClipEntry, uploads: Uploads | None, settings: Settings) -> dict[str, str]:
@@ -316,7 +324,8 @@ def job_request(fields: dict[str, Any], upload: Path | None) -> ClipRequest:
     options.update(look_fields(fields))
     options.setdefault("provider", "gemini")
     try:
-        request = ClipRequest(source=str(upload) if upload is not None else url, **options)
+        source, upload_id = (url, None) if upload is None else (str(upload), upload.parent.name)
+        request = ClipRequest(source=source, upload=upload_id, **options)
     except ValidationError as exc:
         raise InvalidRequest(f"Invalid options: {describe_invalid(exc.errors())}") from exc
     if upload is None:
