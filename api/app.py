@@ -25,6 +25,7 @@ from api.restyle import restyle
 from api.schemas import Health
 from api.security import install_auth
 from api.service import JobService
+from reelflow.errors import ConfigError
 from reelflow.settings import Settings, get_settings
 
 
@@ -95,7 +96,11 @@ def _swagger_assets():
 
 
 def __getattr__(name: str) -> Any:
-    # `uvicorn api.app:app` builds the app on first use, never at import.
+    # `uvicorn api.app:app` builds the app on first use, never at import. A setting that
+    # must stop the start (a bad REELFLOW_API_TOKEN) ends the process with its reason alone.
     if name == "app":
-        return create_app()
+        try:
+            return create_app()
+        except ConfigError as exc:
+            raise SystemExit(f"reelflow: error: {exc}") from None
     raise AttributeError(name)

@@ -3,7 +3,8 @@
 With REELFLOW_API_TOKEN set, every route but the public ones (`/health`) answers 401 unless the
 request carries `Authorization: Bearer <token>`; the OpenAPI pages under `/docs` are
 protected too (they are routes like any other). Without the token the API is open, and the
-README says it must then sit behind a trusted network.
+README says it must then sit behind a trusted network. A token that is set but empty, short or
+unsendable stops the API from starting (`ConfigError`): an empty one used to mean "open".
 
 It is a Litestar guard, installed app-wide by `install_auth`:
 
@@ -23,9 +24,12 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 
+from reelflow.errors import ConfigError
 from reelflow.settings import Settings, get_settings
 
 PUBLIC_PATHS = frozenset({"/health"})
+MIN_TOKEN_LENGTH = 32
+_MAKE_ONE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 Guard = Callable[[ASGIConnection, BaseRouteHandler], None]
 
@@ -56,10 +60,32 @@ def auth_guards(
     settings: Settings | None = None, public_paths: Iterable[str] = PUBLIC_PATHS
 ) -> list[Guard]:
     """[the bearer guard] when REELFLOW_API_TOKEN is set, else [] (an open API)."""
-    token = (settings or get_settings()).api_token
-    if token is None or not token.get_secret_value():
-        return []
-    return [bearer_guard(token.get_secret_value(), public_paths)]
+    token = api_token(settings or get_settings())
+    return [] if token is None else [bearer_guard(token, public_paths)]
+
+
+def api_token(settings: Settings) -> str | None:
+    """REELFLOW_API_TOKEN, checked: None when it is unset (an open API). Raises ConfigError
+    when it is set but empty, shorter than MIN_TOKEN_LENGTH, or holds characters a client
+    cannot send in a header (spaces, control or non-ASCII characters); the message never
+    contains the token."""
+    if settings.api_token is None:
+        return None
+    token = settings.api_token.get_secret_value()
+    fix = f"set at least {MIN_TOKEN_LENGTH} characters (e.g. from `{_MAKE_ONE}`) or unset it"
+    if not token:
+        raise ConfigError(f"REELFLOW_API_TOKEN is set but empty: {fix} for an open API")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"REELFLOW_API_TOKEN is {len(token)} characters long, too short to resist guessing: "
+            f"{fix}"
+        )
+    if not all("!" <= c <= "~" for c in token):
+        raise ConfigError(
+            "REELFLOW_API_TOKEN holds spaces, control or non-ASCII characters, which a client "
+            f"cannot send in an Authorization header: {fix}"
+        )
+    return token
 
 
 def install_auth(

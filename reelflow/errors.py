@@ -80,6 +80,10 @@ class TooLarge(ReelflowError):
     """A request body or an upload over its limit."""
 
 
+class ConfigError(ReelflowError):
+    """A setting is unusable; the service refuses to start rather than run unsafely."""
+
+
 class Unavailable(ReelflowError):
     """Something reelflow needs is not ready or not reachable (the worker, S3): try later."""
 
