@@ -66,6 +66,7 @@ from reelflow.jobs import (
 )
 from reelflow.manifest import ClipEntry, Manifest, Uploads, read_manifest
 from reelflow.netguard import precheck_url
+from reelflow.redact import display_source
 from reelflow.secrets import delete_key_block, save_key_block
 from reelflow.settings import Settings
 from reelflow.status import STATE_TYPES_BY_STATUS, TERMINAL, JobStatus, job_status
@@ -404,10 +405,11 @@ def _error(run: FlowRun) -> str:
 
 
 def _public_source(source: str) -> str:
-    """An uploaded file's server path (or S3 key) is nobody's business: show its name only."""
-    if "://" in source and not is_s3_uri(source):
-        return source
-    return source.rsplit("/", 1)[-1]
+    """An uploaded file's server path (or S3 key) is nobody's business: show its name only;
+    a URL without its query string, user name or password (they may carry tokens)."""
+    if is_s3_uri(source):
+        return source.rsplit("/", 1)[-1]
+    return display_source(source)
 
 
 def _iso(value: datetime | None) -> str | None:
