@@ -13,7 +13,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, Parameter
 from litestar.response import Stream
 
-from api.body import read_json_object
+from api.body import content_length, read_json_object
 from api.files import file_response
 from api.schemas import Deleted, JobList, JobStatusOut, Submitted
 from api.uploads import parse_upload, too_large
@@ -24,6 +24,8 @@ from reelflow.status import JobStatus
 JSON_LIMIT = 1024 * 1024
 # Room for the multipart framing and text fields around the file itself.
 FORM_SLACK = 1024 * 1024
+# Gemini keys are 39 characters; a header far past that is not a key.
+MAX_KEY_LENGTH = 256
 
 
 @post("/api/process", request_max_body_size=None, status_code=200, summary="Submit a video")
@@ -86,6 +88,11 @@ def gemini_key(request: Request, *, required: bool = False) -> str:
     key = (request.headers.get("x-gemini-key") or "").strip()
     if required and not key:
         raise InvalidRequest("Missing X-Gemini-Key header")
+    if len(key) > MAX_KEY_LENGTH or not all("!" <= c <= "~" for c in key):
+        raise InvalidRequest(
+            f"X-Gemini-Key must be an API key: at most {MAX_KEY_LENGTH} printable ASCII "
+            "characters, no spaces"
+        )
     return key
 
 
@@ -93,8 +100,9 @@ async def read_submission(request: Request, settings: Settings) -> tuple[dict, A
     """(text fields, uploaded file or None): JSON, or multipart with the file streamed
     straight to disk and held to MAX_FILE_SIZE_MB."""
     content_type = request.headers.get("content-type", "")
-    length = int(request.headers.get("content-length") or 0)
-    if content_type.startswith("multipart/form-data"):
+    media_type = content_type.partition(";")[0].strip().lower()
+    length = content_length(request)
+    if media_type == "multipart/form-data":
         if length > settings.max_file_size_mb * 1024 * 1024 + FORM_SLACK:
             raise too_large(settings.max_file_size_mb)
         form = await parse_upload(
@@ -102,7 +110,7 @@ async def read_submission(request: Request, settings: Settings) -> tuple[dict, A
             settings.max_file_size_mb,
         )  # fmt: skip
         return form.fields, form.file_path
-    if content_type.startswith("application/json"):
+    if media_type == "application/json":
         return await read_json_object(request, JSON_LIMIT, '{"url": ...}'), None
     raise InvalidRequest(
         "Send JSON like {\"url\": ...} or multipart/form-data with a 'file' (or 'url') field"
@@ -112,6 +120,10 @@ async def read_submission(request: Request, settings: Settings) -> tuple[dict, A
 def _boundary(content_type: str) -> bytes:
     for part in content_type.split(";")[1:]:
         name, _, value = part.strip().partition("=")
-        if name.lower() == "boundary" and value:
-            return value.strip('"').encode()
+        if name.lower() == "boundary" and value.strip('"'):
+            boundary = value.strip('"')
+            # RFC 2046: 1-70 characters of a small set; anything else never frames a body.
+            if len(boundary) > 70 or not boundary.isascii() or not boundary.isprintable():
+                raise InvalidRequest("The multipart boundary must be 1-70 ASCII characters")
+            return boundary.encode()
     raise InvalidRequest("multipart/form-data without a boundary")

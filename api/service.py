@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 from pydantic import BaseModel, ValidationError
 
+from api.body import form_json
 from api.schemas import (
     ClipOut,
     ClipsResult,
@@ -349,10 +349,7 @@ def look_fields(fields: dict) -> dict:
     for name in LOOK_FIELDS:
         value = fields.get(name)
         if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                value = value.strip()
+            value = form_json(value)
         if value not in (None, ""):
             out[name] = value
     return out
