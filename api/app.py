@@ -15,6 +15,7 @@ from typing import Any
 from litestar import Litestar, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.response import Response
 from litestar.static_files import create_static_files_router
@@ -29,7 +30,11 @@ from reelflow.errors import ConfigError
 from reelflow.settings import Settings, get_settings
 
 
-@get("/health", summary="API and Prefect reachable")
+@get(
+    "/health",
+    summary="API and Prefect reachable",
+    responses={503: ResponseSpec(Health, description="Prefect is unreachable.")},
+)
 async def health(state: State) -> Response[Health]:
     problem = await state.prefect.api_healthcheck()
     body = Health(prefect="ok" if problem is None else "unreachable")

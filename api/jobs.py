@@ -15,6 +15,13 @@ from litestar.response import Stream
 
 from api.body import content_length, read_json_object
 from api.files import file_response
+from api.openapi import (
+    MAX_KEY_LENGTH,
+    FileOperation,
+    SubmitOperation,
+    binary,
+    errors,
+)
 from api.schemas import Deleted, JobList, JobStatusOut, Submitted
 from api.uploads import parse_upload, too_large
 from reelflow.errors import InvalidRequest
@@ -22,13 +29,20 @@ from reelflow.settings import Settings
 from reelflow.status import JobStatus
 
 JSON_LIMIT = 1024 * 1024
+# Past a database's integer range an offset is a server error there; no list is this long.
+MAX_OFFSET = 1_000_000_000
 # Room for the multipart framing and text fields around the file itself.
 FORM_SLACK = 1024 * 1024
-# Gemini keys are 39 characters; a header far past that is not a key.
-MAX_KEY_LENGTH = 256
 
 
-@post("/api/process", request_max_body_size=None, status_code=200, summary="Submit a video")
+@post(
+    "/api/process",
+    request_max_body_size=None,
+    status_code=200,
+    summary="Submit a video",
+    responses=errors(400, 413, 503),
+    operation_class=SubmitOperation,
+)
 async def process(request: Request, state: State) -> Submitted:
     """Submit a video by URL (JSON `{"url": ...}` or form field `url`) or as a multipart `file`.
 
@@ -41,7 +55,11 @@ async def process(request: Request, state: State) -> Submitted:
     return Submitted(job_id=await state.jobs.submit(fields, upload, key))
 
 
-@get("/api/status/{job_id:str}", summary="A job's status, progress, logs and clips")
+@get(
+    "/api/status/{job_id:str}",
+    summary="A job's status, progress, logs and clips",
+    responses=errors(404, 503),
+)
 async def status(job_id: FromPath[str], request: Request, state: State) -> JobStatusOut:
     base = str(request.base_url).rstrip("/")
 
@@ -52,23 +70,33 @@ async def status(job_id: FromPath[str], request: Request, state: State) -> JobSt
     return await state.jobs.status(job_id, clip_url)
 
 
-@get("/api/jobs", summary="Jobs, newest first")
+@get("/api/jobs", summary="Jobs, newest first", responses=errors(400, 503))
 async def list_jobs(
     state: State,
     status: FromQuery[JobStatus | None] = None,
     limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
-    offset: Annotated[int, Parameter(ge=0)] = 0,
+    offset: Annotated[int, Parameter(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JobList:
     jobs = await state.jobs.list(status, limit, offset)
     return JobList(jobs=jobs, limit=limit, offset=offset)
 
 
-@delete("/api/jobs/{job_id:str}", status_code=200, summary="Cancel a job, or delete its files")
+@delete(
+    "/api/jobs/{job_id:str}",
+    status_code=200,
+    summary="Cancel a job, or delete its files",
+    responses=errors(404, 503),
+)
 async def cancel_job(job_id: FromPath[str], state: State) -> Deleted:
     return await state.jobs.cancel_or_delete(job_id)
 
 
-@get("/api/jobs/{job_id:str}/clips/{index:int}", summary="Download or stream a clip")
+@get(
+    "/api/jobs/{job_id:str}/clips/{index:int}",
+    summary="Download or stream a clip",
+    responses={**binary("video/mp4", "The clip (MP4)"), **errors(404, 416, 503)},
+    operation_class=FileOperation,
+)
 async def clip_video_file(
     job_id: FromPath[str], index: FromPath[int], request: Request, state: State
 ) -> Stream:
@@ -76,7 +104,12 @@ async def clip_video_file(
     return file_response(request, path, name)
 
 
-@get("/api/jobs/{job_id:str}/clips/{index:int}/thumbnail", summary="A clip's thumbnail")
+@get(
+    "/api/jobs/{job_id:str}/clips/{index:int}/thumbnail",
+    summary="A clip's thumbnail",
+    responses={**binary("image/jpeg", "The thumbnail (JPEG)"), **errors(404, 416, 503)},
+    operation_class=FileOperation,
+)
 async def clip_thumbnail(
     job_id: FromPath[str], index: FromPath[int], request: Request, state: State
 ) -> Stream:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from reelflow.manifest import ClipEntry
 from reelflow.status import JobStatus
@@ -29,11 +29,18 @@ class JobSummary(BaseModel):
     error: str | None = Field(None, description="Why a failed job failed.")
 
 
-class ClipOut(ClipEntry):
+# A clip's fields as the manifest records them, less its file names (the links replace them).
+_ClipFields = create_model(
+    "_ClipFields",
+    __config__=ConfigDict(extra="ignore"),
+    **{n: (f.annotation, f) for n, f in ClipEntry.model_fields.items()
+       if n not in ("file", "thumbnail")},
+)  # fmt: skip
+
+
+class ClipOut(_ClipFields):
     """A clip as the manifest records it, with links, and the reference service's names."""
 
-    file: str = Field(exclude=True)
-    thumbnail: str = Field(exclude=True)
     video_url: str
     thumbnail_url: str
     s3_url: str | None = Field(None, description="A presigned S3 link, once uploaded.")

@@ -5,6 +5,8 @@ test client) against the session's real Prefect server, no worker."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests.helpers.api import api_client, register_deployments
@@ -146,3 +148,17 @@ def test_client_text_in_a_reason_stays_on_one_line(api):
                      headers={"X-Gemini-Key": KEY})  # fmt: skip
         detail = r.json()["detail"]
         assert r.status_code == 400 and "\n" not in detail and len(detail) < 600, detail
+
+
+def test_prefect_unreachable_is_503_not_500(prefect_server, data_dir):
+    """A Prefect server that is down is a 503 with Retry-After, as documented."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from tests.helpers.servers import free_port
+
+    with temporary_settings({PREFECT_API_URL: f"http://127.0.0.1:{free_port()}/api"}), \
+            api_client() as client:  # fmt: skip
+        for method, path in (("GET", f"/api/status/{uuid.uuid4()}"), ("GET", "/api/jobs")):
+            r = client.request(method, path)
+            assert r.status_code == 503 and r.headers["retry-after"] == "5", r.text
+            assert "Prefect server is unreachable" in r.json()["detail"]
