@@ -131,7 +131,7 @@ def _operations() -> list[tuple[str, str, GenerationMode]]:
     from api.app import create_app
     from reelflow.settings import Settings
 
-    paths = create_app(Settings()).openapi_schema.to_schema()["paths"]
+    paths = create_app(Settings(REELFLOW_API_TOKEN=None)).openapi_schema.to_schema()["paths"]
     cases = []
     for path, operations in paths.items():
         for method, operation in operations.items():
