@@ -118,13 +118,17 @@ async def clip_thumbnail(
 
 
 def gemini_key(request: Request, *, required: bool = False) -> str:
-    key = (request.headers.get("x-gemini-key") or "").strip()
-    if required and not key:
-        raise InvalidRequest("Missing X-Gemini-Key header")
-    if len(key) > MAX_KEY_LENGTH or not all("!" <= c <= "~" for c in key):
+    """The X-Gemini-Key header: required for a job, optional for a re-render ("" when absent).
+    Sent, it must look like a key (servers strip surrounding blanks before we see it)."""
+    key = request.headers.get("x-gemini-key")
+    if key is None or (required and not key.strip()):
+        if required:
+            raise InvalidRequest("Missing X-Gemini-Key header")
+        return ""
+    if not key or len(key) > MAX_KEY_LENGTH or not all("!" <= c <= "~" for c in key):
         raise InvalidRequest(
-            f"X-Gemini-Key must be an API key: at most {MAX_KEY_LENGTH} printable ASCII "
-            "characters, no spaces"
+            f"X-Gemini-Key must be an API key: 1-{MAX_KEY_LENGTH} printable ASCII characters, "
+            "no spaces"
         )
     return key
 

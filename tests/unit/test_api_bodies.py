@@ -106,6 +106,8 @@ def test_hostile_bodies_are_400_with_one_line_reason(api, body, content_type, re
 
 def test_restyle_bodies_are_held_to_the_same_rules(api):
     job = "00000000-0000-0000-0000-000000000000"
+    r = api.post(f"/api/jobs/{job}/clips/1/render", json={}, headers={"X-Gemini-Key": ""})
+    assert r.status_code == 400 and "X-Gemini-Key" in r.json()["detail"], "an empty key header"
     for body, reason in ((b'{"captions": 1e999}', "range"), (b"[" * 3000, "nested")):
         r = api.post(f"/api/jobs/{job}/clips/1/render", content=body,
                      headers={"Content-Type": JSON})  # fmt: skip
@@ -114,8 +116,13 @@ def test_restyle_bodies_are_held_to_the_same_rules(api):
 
 @pytest.mark.parametrize(
     ("key", "reason"),
-    [("a key with spaces", "no spaces"), ("k" * 1000, "at most 256"), ("ключ", "ASCII")],
-    ids=["spaces", "long", "non-ascii"],
+    [
+        ("a key with spaces", "no spaces"),
+        ("k" * 1000, "1-256"),
+        ("ключ", "ASCII"),
+        (" \tkey", "no spaces"),
+    ],
+    ids=["spaces", "long", "non-ascii", "leading-blanks"],
 )
 def test_a_key_header_that_is_no_key_is_400(api, key, reason):
     r = api.post("/api/process", json={"url": URL, "provider": "local"},
