@@ -31,6 +31,7 @@ bench: sync
 	$(RUN)/python scripts/bench.py
 	$(RUN)/python scripts/bench_api.py
 	$(RUN)/python scripts/bench_reframe.py
+	$(RUN)/python scripts/bench_languages.py
 
 # Prefect server (UI on :4200) + worker + API on :8000; Ctrl-C stops all three.
 up: sync

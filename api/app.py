@@ -20,12 +20,17 @@ from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.response import Response
 from litestar.static_files import create_static_files_router
 
+from api.captions import clip_captions
 from api.errors import EXCEPTION_HANDLERS
 from api.jobs import cancel_job, clip_thumbnail, clip_video_file, list_jobs, process, status
+from api.publish import cancel_post, publish, webhook_deliveries
+from api.publishing import PublishService
 from api.restyle import restyle
 from api.schemas import Health
 from api.security import install_auth
 from api.service import JobService
+from api.translate import clip_version_file, clip_version_thumbnail, translate
+from api.web import web_router, web_static, web_templates
 from reelflow.errors import ConfigError
 from reelflow.settings import Settings, get_settings
 
@@ -51,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         async with get_client() as client:
             app.state.prefect = client
             app.state.jobs = JobService(client, settings)
+            app.state.publishing = PublishService(app.state.jobs, client, settings)
             yield
 
     return Litestar(
@@ -61,10 +67,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cancel_job,
             clip_video_file,
             clip_thumbnail,
+            clip_captions,
             restyle,
+            publish,
+            cancel_post,
+            webhook_deliveries,
+            translate,
+            clip_version_file,
+            clip_version_thumbnail,
             health,
             _swagger_assets(),
+            web_router(),
+            web_static(),
         ],
+        template_config=web_templates(),
         lifespan=[prefect_client],
         state=State({"settings": settings}),
         exception_handlers=EXCEPTION_HANDLERS,

@@ -14,8 +14,9 @@ from litestar.response import Response, Stream
 CHUNK = 256 * 1024
 # At most 18 digits: a byte offset, never a number that Python's int() refuses to convert.
 _RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")
-MEDIA_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".srt": "text/plain",
-               ".vtt": "text/vtt", ".json": "application/json", ".csv": "text/csv"}  # fmt: skip
+MEDIA_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".srt": "text/plain; charset=utf-8",
+               ".vtt": "text/vtt; charset=utf-8", ".json": "application/json",
+               ".csv": "text/csv"}  # fmt: skip
 
 
 def file_response(request: Request, path: Path, download_name: str) -> Response | Stream:

@@ -64,8 +64,7 @@ async def status(job_id: FromPath[str], request: Request, state: State) -> JobSt
     base = str(request.base_url).rstrip("/")
 
     def clip_url(job: str, index: int, kind: str) -> str:
-        suffix = "" if kind == "video" else "/thumbnail"
-        return f"{base}/api/jobs/{job}/clips/{index}{suffix}"
+        return f"{base}{clip_path(job, index, kind)}"
 
     return await state.jobs.status(job_id, clip_url)
 
@@ -115,6 +114,13 @@ async def clip_thumbnail(
 ) -> Stream:
     path, name = await state.jobs.clip_file(job_id, index, "thumbnail")
     return file_response(request, path, name)
+
+
+def clip_path(job_id: str, index: int, kind: str) -> str:
+    """The path of a clip's file: kind is video, thumbnail, srt or vtt."""
+    suffix = {"video": "", "thumbnail": "/thumbnail", "srt": "/captions/srt",
+              "vtt": "/captions/vtt"}[kind]  # fmt: skip
+    return f"/api/jobs/{job_id}/clips/{index}{suffix}"
 
 
 def gemini_key(request: Request, *, required: bool = False) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from reelflow.manifest import ClipEntry
+from reelflow.posting import PostRecord
 from reelflow.status import JobStatus
+from reelflow.webhooks import Delivery
 
 
 class Submitted(BaseModel):
@@ -27,6 +29,9 @@ class JobSummary(BaseModel):
     created_at: str | None = None
     updated_at: str | None = None
     error: str | None = Field(None, description="Why a failed job failed.")
+    video_title: str | None = Field(None, description="The video's title, once known.")
+    clip_count: int = Field(0, description="Clips finished so far.")
+    files_expired: bool = Field(False, description="Its files were deleted or expired.")
 
 
 # A clip's fields as the manifest records them, less its file names (the links replace them).
@@ -43,6 +48,8 @@ class ClipOut(_ClipFields):
 
     video_url: str
     thumbnail_url: str
+    captions_srt_url: str | None = Field(None, description="The captions as .srt, if any.")
+    captions_vtt_url: str | None = Field(None, description="The captions as .vtt, if any.")
     s3_url: str | None = Field(None, description="A presigned S3 link, once uploaded.")
     thumbnail_s3_url: str | None = None
     video_title_for_youtube_short: str = ""
@@ -70,7 +77,6 @@ class JobStatusOut(JobSummary):
     stage: str = Field(description="queued, a pipeline stage (ingest ... publish), or done.")
     progress: int = Field(ge=0, le=100)
     logs: list[str] = Field(default_factory=list, description="The run's last log lines.")
-    files_expired: bool = False
     result: ClipsResult = Field(default_factory=ClipsResult)
     uploads: UploadsOut | None = Field(None, description="The S3 copy, with S3 configured.")
     warnings: list[str] = Field(default_factory=list)
@@ -91,3 +97,16 @@ class Deleted(BaseModel):
 class Health(BaseModel):
     api: str = "ok"
     prefect: str = Field(description="ok or unreachable")
+
+
+class PostOut(BaseModel):
+    job_id: str
+    index: int = Field(description="The clip's number.")
+    post: PostRecord = Field(description="The post: scheduled, then posted or failed.")
+
+
+class WebhookDeliveries(BaseModel):
+    job_id: str
+    deliveries: list[Delivery] = Field(
+        default_factory=list, description="Each state change told, with every attempt."
+    )

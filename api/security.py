@@ -2,9 +2,11 @@
 
 With REELFLOW_API_TOKEN set, every route but the public ones (`/health`) answers 401 unless the
 request carries `Authorization: Bearer <token>`; the OpenAPI pages under `/docs` are
-protected too (they are routes like any other). Without the token the API is open, and the
-README says it must then sit behind a trusted network. A token that is set but empty, short or
-unsendable stops the API from starting (`ConfigError`): an empty one used to mean "open".
+protected too (they are routes like any other). The web page's session cookie (api/sessions.py)
+is accepted too, and then a request that changes something must carry the session's CSRF token
+in `X-CSRF-Token` (else 403). Without the token the API is open, and the README says it must
+then sit behind a trusted network. A token that is set but empty, short or unsendable stops the
+API from starting (`ConfigError`): an empty one used to mean "open".
 
 It is a Litestar guard, installed app-wide by `install_auth`:
 
@@ -21,9 +23,10 @@ from collections.abc import Callable, Iterable
 
 from litestar.config.app import AppConfig
 from litestar.connection import ASGIConnection
-from litestar.exceptions import NotAuthorizedException
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from api.sessions import COOKIE, CSRF_HEADER, SAFE_METHODS, csrf_valid, session_valid
 from reelflow.errors import ConfigError
 from reelflow.settings import Settings, get_settings
 
@@ -35,7 +38,8 @@ Guard = Callable[[ASGIConnection, BaseRouteHandler], None]
 
 
 def bearer_guard(token: str, public_paths: Iterable[str] = PUBLIC_PATHS) -> Guard:
-    """A guard that lets a request through with the right bearer token or on a public path."""
+    """A guard that lets a request through with the right bearer token, a valid web session
+    (plus its CSRF token when the request changes something), or on a public path."""
     expected = token.encode()
     public = frozenset(p.rstrip("/") or "/" for p in public_paths)
 
@@ -47,6 +51,9 @@ def bearer_guard(token: str, public_paths: Iterable[str] = PUBLIC_PATHS) -> Guar
         # compare_digest: the time taken says nothing about how much of the token matched.
         if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected):
             return
+        if session_valid(token, connection.cookies.get(COOKIE)):
+            _check_csrf(connection, token)
+            return
         detail = "Missing bearer token" if not given else "Invalid bearer token"
         raise NotAuthorizedException(
             detail=f"{detail}: send 'Authorization: Bearer <REELFLOW_API_TOKEN>'",
@@ -54,6 +61,13 @@ def bearer_guard(token: str, public_paths: Iterable[str] = PUBLIC_PATHS) -> Guar
         )
 
     return guard
+
+
+def _check_csrf(connection: ASGIConnection, token: str) -> None:
+    if connection.scope.get("method", "GET") in SAFE_METHODS:
+        return
+    if not csrf_valid(token, connection.cookies[COOKIE], connection.headers.get(CSRF_HEADER)):
+        raise PermissionDeniedException(detail="Missing or invalid CSRF token: reload the page")
 
 
 def auth_guards(

@@ -46,7 +46,7 @@ from api.schemas import (
     UploadedFileOut,
     UploadsOut,
 )
-from flows.names import CLIP_DEPLOYMENT_PATH, RESTYLE_DEPLOYMENT_PATH
+from flows.names import CLIP_DEPLOYMENT_PATH, RESTYLE_DEPLOYMENT_PATH, TRANSLATE_DEPLOYMENT_PATH
 from reelflow.errors import (
     Conflict,
     InvalidRequest,
@@ -64,7 +64,7 @@ from reelflow.jobs import (
     remove_upload,
     stored_upload_source,
 )
-from reelflow.manifest import ClipEntry, Manifest, Uploads, read_manifest
+from reelflow.manifest import ClipEntry, Manifest, ManifestError, Uploads, read_manifest
 from reelflow.netguard import precheck_url
 from reelflow.redact import display_source
 from reelflow.secrets import delete_key_block, save_key_block
@@ -79,12 +79,14 @@ from reelflow.storage import (
     store_upload,
 )
 from reelflow.styles import RestyleRequest
+from reelflow.webhooks import check_webhook_url
 
 LOG_LINES = 20
 # SQLite serialises writes: a burst of run creations queued in the API is faster, and its
 # tail far shorter, than the same burst retrying against "database is locked".
 CREATE_CONCURRENCY = 4
-OPTION_FIELDS = ("clips", "min_seconds", "max_seconds", "provider")
+OPTION_FIELDS = ("clips", "min_seconds", "max_seconds", "provider", "webhook_url", "language",
+                 "translate")  # fmt: skip
 LOOK_FIELDS = ("captions", "hook", "effects")
 ClipUrl = Callable[[str, int, str], str]
 logger = logging.getLogger("reelflow.api")
@@ -197,10 +199,11 @@ class JobService:
         return run
 
     async def _job_deployments(self) -> set[uuid.UUID]:
-        """Clip jobs, and restyles once their deployment exists: both are jobs."""
+        """Clip jobs, and restyles and translations once their deployments exist: all jobs."""
         known = {await self.deployment_id()}
-        with contextlib.suppress(Unavailable):
-            known.add(await self.deployment_id(RESTYLE_DEPLOYMENT_PATH))
+        for path in (RESTYLE_DEPLOYMENT_PATH, TRANSLATE_DEPLOYMENT_PATH):
+            with contextlib.suppress(Unavailable):
+                known.add(await self.deployment_id(path))
         return known
 
     async def status(self, job_id: str, clip_url: ClipUrl) -> JobStatusOut:
@@ -210,10 +213,10 @@ class JobService:
             limit=LOG_LINES,
             sort=LogSort.TIMESTAMP_DESC,
         )
-        summary = job_summary(run)
         folder = job_dir(job_id)
         manifest = read_manifest(folder)
         expired = is_expired(folder)
+        summary = job_summary(run, manifest, expired)
         clips = [] if expired or manifest is None else manifest.clips
         uploads = manifest.uploads if manifest is not None else None
         links = [s3_links(c, uploads, self.settings) for c in clips]
@@ -222,7 +225,6 @@ class JobService:
             **summary.model_dump(),
             **progress(summary.status, manifest),
             logs=[log.message for log in reversed(logs)],
-            files_expired=expired,
             result=ClipsResult(clips=out),
             uploads=uploads_out(uploads),
             warnings=manifest.warnings if manifest else [],
@@ -244,16 +246,19 @@ class JobService:
             limit=limit,
             offset=offset,
         )
-        return [job_summary(run) for run in runs]
+        return [job_summary(run, *_folder_facts(str(run.id))) for run in runs]
 
     async def clip_file(self, job_id: str, index: int, kind: str) -> tuple[Path, str]:
-        """(path, file name) of a clip's video or thumbnail; NotFound when gone."""
+        """(path, file name) of a clip's video, thumbnail, or caption file (srt, vtt);
+        NotFound when gone."""
         await self.read_run(job_id)
         folder = job_dir(job_id)
         manifest = read_manifest(folder)
         clip = manifest.clip(index) if manifest else None
-        name = None if clip is None else (clip.file if kind == "video" else clip.thumbnail)
+        name = None if clip is None else _clip_file_name(clip, kind)
         if name is None or not (folder / name).exists():
+            if clip is not None and kind in ("srt", "vtt") and not name:
+                raise NotFound(f"Clip {index} of job {job_id} has no captions")
             raise NotFound(f"Job {job_id} has no clip {index} (or its files expired)")
         return folder / name, name
 
@@ -284,6 +289,12 @@ class JobService:
         """Deleting a job deletes its S3 copies too (unless S3_KEEP_AFTER_RETENTION); a storage
         error keeps the local files, so the delete can be tried again."""
         await anyio.to_thread.run_sync(remove_remote_copies, job_id, upload, self.settings)
+
+
+def _clip_file_name(clip: ClipEntry, kind: str) -> str | None:
+    names = {"video": clip.file, "thumbnail": clip.thumbnail, "srt": clip.captions_srt,
+             "vtt": clip.captions_vtt}  # fmt: skip
+    return names[kind]
 
 
 def s3_links(clip: ClipEntry, uploads: Uploads | None, settings: Settings) -> dict[str, str]:
@@ -331,6 +342,8 @@ def job_request(fields: dict[str, Any], upload: Path | None) -> ClipRequest:
         raise InvalidRequest(f"Invalid options: {describe_invalid(exc.errors())}") from exc
     if upload is None:
         precheck_url(url)
+    if request.webhook_url:
+        check_webhook_url(request.webhook_url)
     return request
 
 
@@ -355,7 +368,18 @@ def look_fields(fields: dict) -> dict:
     return out
 
 
-def job_summary(run: FlowRun) -> JobSummary:
+def _folder_facts(job_id: str) -> tuple[Manifest | None, bool]:
+    """(manifest, files expired) for a list row: a damaged manifest must not hide the list."""
+    folder = job_dir(job_id)
+    try:
+        return read_manifest(folder), is_expired(folder)
+    except ManifestError:
+        return None, is_expired(folder)
+
+
+def job_summary(
+    run: FlowRun, manifest: Manifest | None = None, expired: bool = False
+) -> JobSummary:
     status = job_status(run.state_type, run.state_name)
     request = (run.parameters or {}).get("request") or {}
     return JobSummary(
@@ -367,6 +391,9 @@ def job_summary(run: FlowRun) -> JobSummary:
         created_at=_iso(run.created),
         updated_at=_iso(run.updated or run.created),
         error=_error(run) if status == "failed" else None,
+        video_title=manifest.video.title if manifest and manifest.video else None,
+        clip_count=0 if expired or manifest is None else len(manifest.clips),
+        files_expired=expired,
     )
 
 
@@ -388,6 +415,8 @@ def public_clip(job_id: str, clip: ClipEntry, clip_url: ClipUrl, **links: str) -
         **links,
         "video_url": clip_url(job_id, clip.index, "video"),
         "thumbnail_url": clip_url(job_id, clip.index, "thumbnail"),
+        "captions_srt_url": clip_url(job_id, clip.index, "srt") if clip.captions_srt else None,
+        "captions_vtt_url": clip_url(job_id, clip.index, "vtt") if clip.captions_vtt else None,
         # The names the reference service used, so its clients keep working.
         "video_title_for_youtube_short": clip.title,
         "video_description_for_tiktok": clip.description_tiktok,

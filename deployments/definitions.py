@@ -7,7 +7,8 @@
 
 A unit test fails when the committed prefect.yaml differs from what this module writes, so the
 two can never drift apart. Concurrency limits and the retention interval come from Settings
-(MAX_CONCURRENT_JOBS, MAX_CONCURRENT_BATCHES, RESTYLE_CONCURRENCY, RETENTION_SWEEP_SECONDS);
+(MAX_CONCURRENT_JOBS, MAX_CONCURRENT_BATCHES, RESTYLE_CONCURRENCY, PUBLISH_CONCURRENCY,
+RETENTION_SWEEP_SECONDS);
 prefect.yaml carries their defaults.
 """
 
@@ -22,10 +23,16 @@ from flows.names import (
     BATCH_DEPLOYMENT_PATH,
     CLIP_DEPLOYMENT,
     CLIP_DEPLOYMENT_PATH,
+    PUBLISH_DEPLOYMENT,
+    PUBLISH_DEPLOYMENT_PATH,
     RESTYLE_DEPLOYMENT,
     RESTYLE_DEPLOYMENT_PATH,
     RETENTION_DEPLOYMENT,
     RETENTION_DEPLOYMENT_PATH,
+    TRANSLATE_DEPLOYMENT,
+    TRANSLATE_DEPLOYMENT_PATH,
+    WEBHOOK_DEPLOYMENT,
+    WEBHOOK_DEPLOYMENT_PATH,
 )
 from reelflow.settings import Settings
 
@@ -85,6 +92,23 @@ SPECS: tuple[DeploymentSpec, ...] = (
     DeploymentSpec(
         RESTYLE_DEPLOYMENT, RESTYLE_DEPLOYMENT_PATH, "flows.restyle", "restyle_clip",
         "Render one clip of a finished job again with a new look.",
+        limit=lambda s: s.restyle_concurrency, limit_setting="RESTYLE_CONCURRENCY",
+    ),
+    # A post at a time is a scheduled run of this deployment (see flows/publish_schedule.py).
+    DeploymentSpec(
+        PUBLISH_DEPLOYMENT, PUBLISH_DEPLOYMENT_PATH, "flows.publish", "publish_clip",
+        "Post one clip of a finished job to social platforms, now or when scheduled.",
+        limit=lambda s: s.publish_concurrency, limit_setting="PUBLISH_CONCURRENCY",
+    ),
+    # One attempt per run; a failed attempt schedules the next as a run of its own.
+    DeploymentSpec(
+        WEBHOOK_DEPLOYMENT, WEBHOOK_DEPLOYMENT_PATH, "flows.webhooks", "deliver_webhook",
+        "Send one signed webhook (a job or post state change); retries are later runs.",
+    ),
+    # Renders like a restyle, so it shares the restyle limit's setting (a limit of its own).
+    DeploymentSpec(
+        TRANSLATE_DEPLOYMENT, TRANSLATE_DEPLOYMENT_PATH, "flows.translate", "translate_clip",
+        "Make one clip of a finished job in other languages (translated captions, or dubbed).",
         limit=lambda s: s.restyle_concurrency, limit_setting="RESTYLE_CONCURRENCY",
     ),
 )  # fmt: skip

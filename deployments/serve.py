@@ -53,8 +53,10 @@ def main() -> None:
     settings = get_settings()
     use_s3_results(settings)
     # One process runs them all: room for every job slot, every batch (each waits on jobs
-    # while it runs) and the retention sweep, so no run waits on a run stuck behind it.
+    # while it runs), the retention sweep, every post slot and two webhook attempts, so no
+    # run waits on a run stuck behind it.
     limit = settings.max_concurrent_jobs + settings.max_concurrent_batches + 1
+    limit += settings.publish_concurrency + 2
     serve(*build_deployments(settings), limit=limit)
 
 

@@ -16,6 +16,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.names import CLIP_FLOW
 from flows.progress import JobProgress
 from flows.rendering import render_args
+from flows.translating import translate_clips
+from flows.webhooks import notify_job_hook
 from reelflow.errors import NoMoments, ReelflowError, VideoTooShort
 from reelflow.gemini import resolve_key
 from reelflow.jobs import ClipRequest, job_dir
@@ -30,7 +32,7 @@ from tasks.look import look_entry, look_for_clip
 from tasks.moments.dispatch import fill, minimum_clips, moments_task
 from tasks.moments.types import MomentOptions, MomentPicks
 from tasks.publish import clip_entry, place_clip, publish
-from tasks.reframe import clip_words, reframe
+from tasks.reframe import reframe
 from tasks.scenes import scenes
 from tasks.transcribe import model_tag, transcribe
 from tasks.upload import start_uploads
@@ -48,10 +50,10 @@ def _run_name() -> str:
     flow_run_name=_run_name,
     task_runner=ThreadPoolTaskRunner(max_workers=4),
     description="Cut a video into ranked, reframed 9:16 clips with titles and hooks.",
-    on_completion=[delete_key_block_hook],
-    on_failure=[delete_key_block_hook],
-    on_cancellation=[delete_key_block_hook],
-    on_crashed=[delete_key_block_hook],
+    on_completion=[delete_key_block_hook, notify_job_hook],
+    on_failure=[delete_key_block_hook, notify_job_hook],
+    on_cancellation=[delete_key_block_hook, notify_job_hook],
+    on_crashed=[delete_key_block_hook, notify_job_hook],
 )
 def clip_video(request: ClipRequest):
     job_id = str(flow_run.id or "local")
@@ -72,7 +74,7 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     opts = MomentOptions(
         clips=request.clips, min_seconds=request.min_seconds, max_seconds=request.max_seconds
     )
-    if request.provider == "gemini":
+    if request.provider == "gemini" or request.translate:
         resolve_key(request.gemini_key_block)  # fail before the long stages, not after them
     progress.stage_started("ingest")
     media = ingest_task()(request.source)
@@ -80,11 +82,10 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     progress.media = media
 
     progress.stage_started("transcribe")
-    transcript_run = transcribe.submit(media, model_tag())
+    transcript_run = transcribe.submit(media, model_tag(), request.language)
     cuts = scenes.submit(media).result()
     transcript = transcript_run.result()
-    if transcript.warning:
-        progress.warn(transcript.warning)
+    progress.transcribed(transcript)
 
     progress.stage_started("moments")
     picks = _pick_moments(request, transcript, cuts, opts, progress)
@@ -100,12 +101,15 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
     spans = [(item.moment.start_s, item.moment.end_s) for item in kept]
     tracks = face_tracks(media, spans)  # one pass over the video for every clip
     plans = [
-        reframe.submit(media, i, s, e, cuts, tracks.within(s, e), clip_words(transcript, s, e))
+        reframe.submit(media, i, s, e, cuts, tracks.within(s, e), transcript.words_between(s, e))
         for i, (s, e) in enumerate(spans, start=1)
     ]
     plans = [plan.result() for plan in plans]
     progress.stage_started("render")
     entries = _render_all(media, kept, plans, progress, transcript)
+    if request.translate:
+        progress.stage_started("translate")
+        entries = translate_clips(entries, request, media, transcript, plans, progress)
 
     progress.stage_started("publish")
     manifest = publish(str(progress.folder), transcript, progress.manifest())

@@ -14,16 +14,18 @@ from prefect.artifacts import (
 )
 
 from reelflow.jobs import ClipRequest
+from reelflow.languages import name_of
 from reelflow.manifest import (
     ClipEntry,
     DroppedEntry,
+    LanguageRecord,
     Manifest,
     ManifestStatus,
     MomentsRecord,
     VideoSummary,
     write_manifest,
 )
-from reelflow.models import DroppedMoment, MediaInfo, MomentsUsage
+from reelflow.models import DroppedMoment, MediaInfo, MomentsUsage, Transcript
 
 # Share of the whole job each stage usually takes; progress moves by these steps.
 STAGE_WEIGHTS = {
@@ -33,6 +35,7 @@ STAGE_WEIGHTS = {
     "boundaries": 2,
     "reframe": 15,
     "render": 35,
+    "translate": 0,  # only when asked for; it happens after the clips exist
     "publish": 5,
 }
 
@@ -44,6 +47,7 @@ class JobProgress:
         self.request = request
         self.stage = "queued"
         self.media: MediaInfo | None = None
+        self.language: LanguageRecord | None = None
         self.dropped: list[DroppedMoment] = []
         self.moments: MomentsRecord | None = None
         self.warnings: list[str] = []
@@ -84,6 +88,11 @@ class JobProgress:
         )  # fmt: skip
         self._report()
 
+    def clip_translated(self, entry: ClipEntry) -> None:
+        """The clip with its new language versions, in place of the one without."""
+        self.clips = [entry if c.index == entry.index else c for c in self.clips]
+        self._report()
+
     def moments_found(self, usage: MomentsUsage, cached: bool) -> None:
         """Record what the moment provider cost, for the manifest, the log and the UI."""
         self.moments = MomentsRecord(**usage.model_dump(), cached=cached)
@@ -101,6 +110,19 @@ class JobProgress:
             description=f"Moment provider usage for {self.request.label()}",
         )
 
+    def transcribed(self, transcript: Transcript) -> None:
+        """Record the spoken language, and say in the log how it was found."""
+        t = transcript
+        self.language = LanguageRecord(
+            code=t.language, name=name_of(t.language), detected=t.language_detected,
+            probability=t.language_probability, model=t.model,
+        )  # fmt: skip
+        how = "detected" if t.language_detected else "as asked"
+        get_run_logger().info("language: %s (%s), transcribed by %s", name_of(t.language), how,
+                              t.model)  # fmt: skip
+        if t.warning:
+            self.warn(t.warning)
+
     def warn(self, message: str) -> None:
         self.warnings.append(message)
         get_run_logger().warning(message)
@@ -115,6 +137,7 @@ class JobProgress:
             progress=round(self.percent, 1),
             request=self.request.model_dump(mode="json", exclude={"gemini_key_block"}),
             video=_video_summary(self.media),
+            language=self.language,
             clips_planned=self.planned,
             clips=sorted(self.clips, key=lambda c: c.index),
             dropped=[

@@ -139,7 +139,7 @@ def _restyle(request: RestyleRequest, run_id: str, status: Path) -> ClipEntry:
     for name in version.files():
         link_or_copy(folder / name, status / name)
     return ClipEntry.model_validate({
-        **clip.model_dump(exclude={"versions", "reframe"}), **version.model_dump(),
+        **clip.model_dump(exclude={"versions", "reframe", "posts"}), **version.model_dump(),
     })  # fmt: skip
 
 
@@ -190,7 +190,10 @@ def _reframe_plan(clip: ClipEntry, media: MediaInfo) -> ReframePlan:
 
 
 def _next_version(folder: Path, index: int) -> int:
-    version = 2
+    """After every version on disk and in the manifest (a translation has no `_vK` file)."""
+    manifest = read_manifest(folder)
+    clip = manifest.clip(index) if manifest else None
+    version = max([1, *(v.version for v in clip.versions)]) + 1 if clip else 2
     while (folder / f"clip_{index:02d}_v{version}.mp4").exists():
         version += 1
     return version

@@ -1,8 +1,9 @@
 """Retention: a scheduled flow that deletes finished jobs' files after JOB_RETENTION_SECONDS
 (their S3 copies and the upload they read too, unless S3_KEEP_AFTER_RETENTION), and any per-job
-Gemini key block that outlived its run (a crashed worker runs no hooks). Jobs are clip-video
-runs and restyle-clip runs (a re-render is a job of its own, with its folder under
-jobs/<run id>). It also restarts S3 uploads that failed, so an S3 outage heals once S3 is back."""
+key block that outlived its run (a crashed worker runs no hooks). Jobs are clip-video runs, and
+restyle-clip and translate-clip runs (a re-render is a job of its own, with its folder under
+jobs/<run id>). It also restarts S3 uploads that failed, so an S3 outage heals once S3 is
+back, and sends the webhooks of job ends no hook saw."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType
 
-from flows.names import CLIP_DEPLOYMENT, RESTYLE_DEPLOYMENT, RETENTION_FLOW
+from flows.names import CLIP_DEPLOYMENT, RESTYLE_DEPLOYMENT, RETENTION_FLOW, TRANSLATE_DEPLOYMENT
+from flows.publish_schedule import settle_ended_posts
+from flows.webhooks import tell_missed_job_ends
 from reelflow.jobs import (
     expire_job_files,
     is_expired,
@@ -30,13 +33,13 @@ from reelflow.jobs import (
     remove_job_upload,
     stored_upload_source,
 )
-from reelflow.secrets import delete_key_block, key_block_names
+from reelflow.secrets import KEY_BLOCK_FIELDS, delete_key_block, key_block_names
 from reelflow.settings import get_settings
 from reelflow.storage import StorageError, remove_remote_copies
 from tasks.upload import retry_failed_uploads
 
 TERMINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED]
-JOB_DEPLOYMENTS = [CLIP_DEPLOYMENT, RESTYLE_DEPLOYMENT]
+JOB_DEPLOYMENTS = [CLIP_DEPLOYMENT, RESTYLE_DEPLOYMENT, TRANSLATE_DEPLOYMENT]
 PAGE = 200
 
 
@@ -55,22 +58,28 @@ async def cleanup_expired_jobs(retention_seconds: int | None = None) -> dict:
                 request = (run.parameters or {}).get("request") or {}
                 if not isinstance(request, dict):
                     continue
-                block = request.get("gemini_key_block")
-                if block in key_blocks:
-                    counts["keys"] += await delete_key_block(block)
+                for block in (request.get(field) for field in KEY_BLOCK_FIELDS):
+                    if block in key_blocks:
+                        counts["keys"] += await delete_key_block(block)
                 await _expire(run, request, counts)
             offset += PAGE
     retried = retry_failed_uploads()
+    # Job ends no hook could tell (cancelled while queued, a killed worker): since two sweeps.
+    lookback = max(2 * settings.retention_sweep_seconds, 3600)
+    told = await tell_missed_job_ends(lookback)
+    settled = await settle_ended_posts(lookback)  # cancelled in the UI: record, key block
     get_run_logger().info(
-        "expired %d jobs (%d S3 objects), removed %d leftover key blocks, retried %d uploads",
-        counts["expired"], counts["objects"], counts["keys"], retried,
+        "expired %d jobs (%d S3 objects), removed %d leftover key blocks, retried %d uploads, "
+        "told %d missed job ends, settled %d ended posts", counts["expired"], counts["objects"],
+        counts["keys"], retried, told, settled,
     )  # fmt: skip
     return {"expired": counts["expired"], "key_blocks_removed": counts["keys"],
-            "s3_objects_removed": counts["objects"], "uploads_retried": retried}  # fmt: skip
+            "s3_objects_removed": counts["objects"], "uploads_retried": retried,
+            "webhooks_sent": told, "posts_settled": settled}  # fmt: skip
 
 
 async def _ended_runs(client, cutoff: datetime, offset: int) -> list[FlowRun]:
-    """A page of clip and restyle runs that ended before `cutoff`."""
+    """A page of job runs (clip, restyle, translate) that ended before `cutoff`."""
     return await client.read_flow_runs(
         deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=JOB_DEPLOYMENTS)),
         flow_run_filter=FlowRunFilter(

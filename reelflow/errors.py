@@ -112,6 +112,20 @@ class GeminiBadAnswer(GeminiError):
     """Gemini's answer was empty or not the JSON asked for, even after one repair attempt."""
 
 
+class DubbingError(ReelflowError):
+    """The dubbing service refused the request or could not dub the clip."""
+
+
+class DubbingKeyError(DubbingError):
+    """No dubbing (ElevenLabs) key was given, or the service refused it."""
+
+
+class DubbingUnavailable(DubbingError):
+    """Rate limit, a server error or a timeout at the dubbing service: worth another try."""
+
+    permanent = False
+
+
 def describe_invalid(errors: list[dict]) -> str:
     """A pydantic ValidationError's `errors()` as one line: each field and what is wrong."""
     parts = []

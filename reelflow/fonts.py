@@ -30,8 +30,10 @@ from reelflow.settings import get_settings
 
 ENTRY_POINT_GROUP = "fontpkg.family"
 FONT_SUFFIXES = (".ttf", ".otf")
-# Used for a line whose script the chosen font cannot draw, in this order.
-FALLBACK_FAMILIES = ("Rubik",)
+# Used for a line whose script the chosen font cannot draw: the one that draws most of it
+# (ties: the first). Rubik: Latin, Cyrillic, Hebrew, Arabic; Noto Sans adds Greek, Vietnamese
+# and Devanagari; Noto Sans Devanagari and Noto Sans Thai their scripts in full.
+FALLBACK_FAMILIES = ("Rubik", "Noto Sans", "Noto Sans Devanagari", "Noto Sans Thai")
 _BOLD = 700
 _REGULAR = 400
 
@@ -115,8 +117,8 @@ def find_face(name: str, *, bold: bool = False, italic: bool = False) -> FontFac
 
 
 def fallback_face(text: str, preferred: FontFace) -> FontFace:
-    """`preferred` when it draws every letter of `text`; else the first fallback family that
-    draws more of them (a Hebrew line in Anton is set in Rubik)."""
+    """`preferred` when it draws every letter of `text`; else the fallback family that draws
+    most of them (a Hebrew line in Anton is set in Rubik, a Hindi one in Noto Sans Devanagari)."""
     letters = [c for c in text if not c.isspace()]
     missing = sum(not preferred.covers(c) for c in letters)
     if not missing:
@@ -127,8 +129,10 @@ def fallback_face(text: str, preferred: FontFace) -> FontFace:
             face = find_face(family, bold=preferred.weight >= 600, italic=preferred.italic)
         except FontNotAvailable:
             continue
-        if sum(not face.covers(c) for c in letters) < missing:
-            best = face
+        lacking = sum(not face.covers(c) for c in letters)
+        if lacking < missing:
+            best, missing = face, lacking
+        if not missing:
             break
     return best
 

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from reelflow.files import write_json_atomic
+from reelflow.languages import AUTO, spoken_language, target_languages
 from reelflow.redact import redact_url
 from reelflow.settings import get_settings
 from reelflow.styles import CaptionsOption, EffectsOption, HookOption, LookOptions
@@ -60,6 +61,31 @@ class ClipRequest(BaseModel):
     effects: EffectsOption = Field(
         None, description="Punch-in zooms, colour grade, silence cuts (true: the defaults)."
     )
+    webhook_url: str | None = Field(
+        None,
+        description="Told (a signed POST) when the job completes, fails or is cancelled, and "
+        "when one of its clips is posted.",
+    )
+    language: str = Field(
+        AUTO,
+        description="Spoken language: auto (detected from the first 30 s of speech) or a code "
+        "such as en, de, es, fr. Titles, hooks and descriptions are written in it.",
+    )
+    translate: list[str] = Field(
+        default_factory=list,
+        description="Also make each clip with captions and texts in these languages (codes "
+        "such as es, de); needs Gemini (provider gemini or GEMINI_API_KEY).",
+    )
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, value: object) -> object:
+        return spoken_language(value) if isinstance(value, str) else value
+
+    @field_validator("translate", mode="before")
+    @classmethod
+    def _targets(cls, value: object) -> object:
+        return target_languages(value) if isinstance(value, (str, list)) else value
 
     @model_validator(mode="after")
     def _range(self) -> ClipRequest:

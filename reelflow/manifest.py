@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from reelflow.files import locked, write_text_atomic
 from reelflow.models import BoundaryFacts, MomentsUsage, ReframePlan
+from reelflow.posting import PostRecord
 
 MANIFEST = "manifest.json"
 SCHEMA_VERSION = 1
@@ -64,10 +65,26 @@ class Rendering(_Record):
         return [n for n in names if n]
 
 
+class ClipTexts(_Record):
+    """A clip's words for the platforms, in one language."""
+
+    title: str = ""
+    hook: str = ""
+    description_tiktok: str = ""
+    description_instagram: str = ""
+    hashtags: list[str] = Field(default_factory=list)
+
+
 class ClipVersion(Rendering):
-    """A later look of a clip (`clip_NN_vK.*`), rendered again from the source."""
+    """A later rendering of a clip, made again from the source: a new look (`clip_NN_vK.*`),
+    or the clip in another language (`clip_NN.<lang>.*`, `clip_NN.<lang>.dub.*`)."""
 
     version: int
+    kind: Literal["restyle", "translation", "dub"] = "restyle"
+    language: str | None = Field(
+        None, description="The language of its captions and texts (and of its voice, dubbed)."
+    )
+    texts: ClipTexts | None = Field(None, description="Title, hook, descriptions translated.")
     look: dict[str, Any] | None = Field(None, description="The look options it was made with.")
     reframe: ReframePlan | None = Field(
         None, description="The corrected framing, when the request corrected it."
@@ -95,6 +112,9 @@ class ClipEntry(Rendering):
     boundaries: BoundaryFacts | None = None
     reframe: ReframePlan | None = None
     versions: list[ClipVersion] = Field(default_factory=list)
+    posts: list[PostRecord] = Field(
+        default_factory=list, description="Posts to social platforms, scheduled or done."
+    )
     # Set in a restyle run's own manifest, whose one clip is the new version.
     version: int | None = None
     look: dict[str, Any] | None = None
@@ -103,6 +123,16 @@ class ClipEntry(Rendering):
 
     def with_version(self, version: ClipVersion) -> ClipEntry:
         return self.model_copy(update={"versions": [*self.versions, version]})
+
+    def post(self, post_id: str) -> PostRecord | None:
+        return next((p for p in self.posts if p.post_id == post_id), None)
+
+    def with_post(self, record: PostRecord) -> ClipEntry:
+        """The clip with `record` in place of its post of the same id, or added."""
+        posts = [p for p in self.posts if p.post_id != record.post_id]
+        at = next((i for i, p in enumerate(self.posts) if p.post_id == record.post_id), None)
+        posts.insert(len(posts) if at is None else at, record)
+        return self.model_copy(update={"posts": posts})
 
 
 class VideoSummary(_Record):
@@ -114,6 +144,16 @@ class VideoSummary(_Record):
     height: int = 0
     fps: float = 0.0
     has_audio: bool = True
+
+
+class LanguageRecord(_Record):
+    """The video's spoken language and how it was found."""
+
+    code: str
+    name: str = ""
+    detected: bool = Field(False, description="Detected from the speech, not given by the job.")
+    probability: float | None = Field(None, description="How sure the detection was, 0-1.")
+    model: str = Field("", description="The whisper model that transcribed it.")
 
 
 class DroppedEntry(_Record):
@@ -161,6 +201,7 @@ class Manifest(_Record):
         default_factory=dict, description="What was asked (a ClipRequest or a RestyleRequest)."
     )
     video: VideoSummary | None = None
+    language: LanguageRecord | None = None
     clips_planned: int | None = None
     clips: list[ClipEntry] = Field(default_factory=list)
     dropped: list[DroppedEntry] = Field(default_factory=list)

@@ -47,7 +47,11 @@ class Sentence(_Frozen):
 
 
 class Transcript(_Frozen):
-    language: str
+    language: str = Field(description="The spoken language's code (reelflow.languages).")
+    language_detected: bool = Field(False, description="Detected, rather than given by the job.")
+    language_probability: float | None = Field(
+        None, description="How sure the detection was (0-1); None when the job named it."
+    )
     duration_s: float
     words: list[Word]
     sentences: list[Sentence]
@@ -61,6 +65,10 @@ class Transcript(_Frozen):
     @property
     def text(self) -> str:
         return " ".join(s.text for s in self.sentences)
+
+    def words_between(self, start_s: float, end_s: float) -> list[Word]:
+        """The words that overlap [start_s, end_s], in source times."""
+        return [w for w in self.words if w.end_s > start_s and w.start_s < end_s]
 
 
 class Moment(_Frozen):

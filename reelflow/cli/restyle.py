@@ -33,6 +33,19 @@ def add_command(sub) -> None:
         help='correct the framing: per-scene layouts, e.g. \'{"layouts": [{"scene": 2, '
         '"layout": "split"}]}\', or crop keyframes \'{"keyframes": [{"t": 3.5, "x": 820}]}\'',
     )  # fmt: skip
+    r.add_argument(
+        "--translate", metavar="LANGS",
+        help="instead of a new look: the clip with captions, title, hook and descriptions in "
+        "these languages, e.g. es,de (clip_NN.<lang>.mp4; Gemini: GEMINI_API_KEY)",
+    )  # fmt: skip
+    r.add_argument(
+        "--dub", action="store_true",
+        help="with --translate: dub the voice too (ElevenLabs: ELEVENLABS_API_KEY)",
+    )  # fmt: skip
+    r.add_argument(
+        "--translation-provider", choices=["gemini", "offline"], default="gemini",
+        help="who translates (default gemini; offline needs a translation model)",
+    )  # fmt: skip
     r.set_defaults(handler=run)
 
 
@@ -42,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     job = args.job
     if Path(job).expanduser().exists():
         job = str(Path(job).expanduser().absolute())
+    if args.translate is not None or args.dub:
+        return _translate(args, job)
     try:
         request = RestyleRequest(job=job, index=args.index, reframe=args.reframe,
                                  **look_options(args))  # fmt: skip
@@ -56,4 +71,30 @@ def run(args: argparse.Namespace) -> int:
         return fail(state.message or "the restyle failed")
     result = state.result()
     print(job_folder(request.job) / result["file"])
+    return 0
+
+
+def _translate(args: argparse.Namespace, job: str) -> int:
+    from reelflow.translate_request import TranslateRequest
+
+    if any(look_options(args).values()) or args.reframe:
+        return fail("--translate keeps the clip's look: give --captions, --hook, --effects or "
+                    "--reframe in a restyle of their own")  # fmt: skip
+    if not args.translate:
+        return fail("--dub needs --translate with the languages, e.g. --translate es --dub")
+    try:
+        request = TranslateRequest(job=job, index=args.index, languages=args.translate,
+                                   provider=args.translation_provider, dub=args.dub)  # fmt: skip
+    except ValidationError as exc:
+        return fail(describe_invalid(exc.errors()))
+    prefect_defaults()
+    from flows.restyle import job_folder
+    from flows.translate import translate_clip
+
+    print(f"reelflow: {request.label()} ...", file=sys.stderr)
+    state = translate_clip(request, return_state=True)
+    if not state.is_completed():
+        return fail(state.message or "the translation failed")
+    for name in state.result()["files"]:
+        print(job_folder(request.job) / name)
     return 0

@@ -42,11 +42,12 @@ from reelflow.gemini import (
     resolve_key,
     token_counts,
 )
+from reelflow.languages import name_of
 from reelflow.models import Moment, MomentsUsage, Transcript
 from tasks.moments.types import AUTO_MAX, AUTO_MIN, MomentOptions, MomentPicks
 
 # Change it with any change to the prompt or the schema: it is part of the task's cache key.
-PROMPT_VERSION = "gemini-moments-1"
+PROMPT_VERSION = "gemini-moments-2"  # 2: names the language the texts are written in
 TEMPERATURE = 0.0
 SEED = 20_250_601
 CHARS_PER_TOKEN = 3  # conservative for budgeting: times tokenise digit by digit
@@ -75,7 +76,7 @@ be honest, most moments are not 90+.
 seconds, at most 10 words. description_tiktok: one or two sentences. description_instagram: \
 two or three sentences. hashtags: 3 to 6, each starting with #. reason: one sentence on why \
 the moment works.
-- Write these texts in the transcript's language.
+- Write these texts in the language the request names (the video's spoken language).
 Answer with JSON only, as the response schema describes."""
 
 REPAIR_NOTE = (
@@ -337,7 +338,11 @@ def build_prompt(
     parts: int,
 ) -> str:
     cuts = [c for c in scene_cuts if window.start_s - 1 <= c <= window.end_s + 1]
-    lines = [f"Video duration: {transcript.duration_s:.1f} s. Language: {transcript.language}."]
+    language = f"{name_of(transcript.language)} ({transcript.language})"
+    lines = [
+        f"Video duration: {transcript.duration_s:.1f} s. Spoken language: {language}.",
+        f"Write title, hook, descriptions, hashtags and reason in {name_of(transcript.language)}.",
+    ]
     if parts > 1:
         lines.append(
             f"This is part {part + 1} of {parts} of the transcript "

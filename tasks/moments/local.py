@@ -15,15 +15,12 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from reelflow.models import Moment, Transcript
+from tasks.moments.lexicons import Lexicon, lexicon_for
 from tasks.moments.types import AUTO_MAX, AUTO_MIN, MIN_GAP_S, MomentOptions
 
 _PUNCT = string.punctuation + "\u201c\u201d\u2018\u2019\u2026\u00ab\u00bb\u00bf\u00a1\u2014\u2013"
 _CLOSERS = "\"')]\u201d\u2019 "  # may follow a sentence's final . ? !
 _APOSTROPHE = "\u2019"
-
-
-def _lexicon(text: str) -> frozenset[str]:
-    return frozenset(text.split())
 
 
 # Points out of 100 per feature; a window that maxes every feature scores 100.
@@ -43,62 +40,6 @@ SILENCE_DB = -50.0  # hops quieter than this are pauses, not speech, for loudnes
 
 AUTO_MARGIN = 15  # automatic count: every clip within this many points of the best one
 HASHTAGS = 5
-
-EMPHATIC = _lexicon(
-    """
-    amazing awesome incredible unbelievable insane crazy wild huge massive enormous never always
-    worst best biggest greatest secret secrets mistake mistakes wrong fail failed failure success
-    love loved hate hated terrible horrible awful shocking shocked surprising surprised scary
-    afraid fear angry furious painful dangerous deadly powerful brilliant genius stupid
-    ridiculous perfect impossible nobody everyone everybody nothing everything literally
-    absolutely seriously honestly truth lie lies exactly definitely wow damn critical
-    """
-)
-NUMBER_WORDS = _lexicon(
-    """
-    two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty fifty
-    sixty seventy eighty ninety hundred thousand million billion trillion percent half double
-    triple twice dozen
-    """
-)
-# Openers matched on a sentence's first one to three words.
-HOOK_OPENERS = frozenset(
-    {
-        "you", "your", "you're", "here's", "here is", "never", "why", "what", "how", "stop",
-        "imagine", "nobody", "everyone", "everybody", "most people", "if you", "don't",
-        "do you", "did you know", "have you", "the secret", "the truth", "the problem",
-        "the biggest", "the best", "the worst", "the real", "the one thing", "the number one",
-        "there's a", "let me tell you",
-    }
-)  # fmt: skip
-# A clip opening on these needs what came before it to make sense.
-DANGLING_OPENERS = _lexicon(
-    """
-    and but so because which or also then plus anyway though although it it's its this that
-    that's these those he he's she she's they they're them him her
-    """
-)
-INTRO_PHRASES = (
-    "welcome to", "welcome back", "subscribe", "thanks for watching", "thank you for watching",
-    "sponsor", "link in the description", "links in the description", "link below",
-    "hit the bell", "see you next time", "see you in the next", "in today's video",
-    "before we get started", "patreon",
-)  # fmt: skip
-STOP_WORDS = _lexicon(
-    """
-    a about above after again against all also am an and any are as at be because been before
-    being below between both but by can could did do does doing done down during each even few
-    for from further get gets getting got had has have having he her here hers herself him
-    himself his how i if in into is it its itself just know let like lot lots me might more
-    most much must my myself no nor not now of off on once one only or other our ours out over
-    own really right said same say says see she should so some something such than that the
-    their theirs them themselves then there these they thing things think this those through
-    to too under until up upon us very want was way we well went were what when where which
-    while who whom why will with would yeah yes yet you your yours yourself okay ok um uh gonna
-    wanna kind sort actually basically maybe going make made come came take took look still
-    back go goes every
-    """
-)
 
 
 class _Window(NamedTuple):
@@ -127,6 +68,7 @@ class _Features(NamedTuple):
 class _Stats:
     """Per-sentence facts, with prefix sums so any window's totals cost two lookups."""
 
+    lex: Lexicon  # the transcript language's word lists
     tokens: list[str]  # one per word: lower case, edge punctuation stripped
     texts: list[str]  # one per sentence, rebuilt from its words
     first_word: list[int]
@@ -166,15 +108,18 @@ def _token(text: str) -> str:
     return text.strip().lower().replace(_APOSTROPHE, "'").strip(_PUNCT)
 
 
-def _is_figure(text: str, token: str) -> bool:
-    return any(c.isdigit() for c in text) or token in NUMBER_WORDS
+def _is_figure(text: str, token: str, lex: Lexicon) -> bool:
+    return any(c.isdigit() for c in text) or token in lex.numbers
 
 
 def _sentence_stats(transcript: Transcript) -> _Stats:
     words = transcript.words
     tokens = [_token(w.text) for w in words]
-    figure = [_is_figure(w.text, t) for w, t in zip(words, tokens, strict=True)]
-    s = _Stats(tokens, [], [], [], [], [], [0], [0], [0], [0], [], [], [], [])
+    lex = lexicon_for(
+        transcript.language, [tokens[x.first_word : x.last_word + 1] for x in transcript.sentences]
+    )
+    figure = [_is_figure(w.text, t, lex) for w, t in zip(words, tokens, strict=True)]
+    s = _Stats(lex, tokens, [], [], [], [], [], [0], [0], [0], [0], [], [], [], [])
     for sentence in transcript.sentences:
         first = max(0, sentence.first_word)
         last = min(len(words) - 1, sentence.last_word)
@@ -182,8 +127,8 @@ def _sentence_stats(transcript: Transcript) -> _Stats:
         lowered = text.lower().replace(_APOSTROPHE, "'")
         n = max(0, last - first + 1)
         figures = sum(figure[first : last + 1])
-        dangling = n > 0 and tokens[first] in DANGLING_OPENERS
-        hook, label = _opener(tokens[first : first + 3], text, n, figures, dangling)
+        dangling = n > 0 and tokens[first] in lex.dangling
+        hook, label = _opener(tokens[first : first + 3], text, n, figures, dangling, lex)
         s.texts.append(text)
         s.first_word.append(first)
         s.last_word.append(last)
@@ -191,8 +136,9 @@ def _sentence_stats(transcript: Transcript) -> _Stats:
         s.end.append(sentence.end_s)
         s.words.append(s.words[-1] + n)
         s.figures.append(s.figures[-1] + figures)
-        s.emphatic.append(s.emphatic[-1] + sum(t in EMPHATIC for t in tokens[first : last + 1]))
-        s.intro.append(s.intro[-1] + sum(lowered.count(p) for p in INTRO_PHRASES))
+        s.emphatic.append(s.emphatic[-1] + _emphatic(words[first : last + 1],
+                                                     tokens[first : last + 1], lex))  # fmt: skip
+        s.intro.append(s.intro[-1] + sum(lowered.count(p) for p in lex.intro))
         s.hook.append(hook)
         s.hook_label.append(label)
         s.dangling.append(dangling)
@@ -200,12 +146,18 @@ def _sentence_stats(transcript: Transcript) -> _Stats:
     return s
 
 
+def _emphatic(words: list, tokens: list[str], lex: Lexicon) -> int:
+    """Emphatic words, and words shouted with "!" (a signal in every language)."""
+    return sum(t in lex.emphatic or w.text.rstrip(_CLOSERS).endswith("!")
+               for w, t in zip(words, tokens, strict=True))  # fmt: skip
+
+
 def _opener(
-    lead: list[str], text: str, n_words: int, figures: int, dangling: bool
+    lead: list[str], text: str, n_words: int, figures: int, dangling: bool, lex: Lexicon
 ) -> tuple[float, str]:
     """How well a sentence works as a clip's first line (0-1), and a label for the reason."""
     phrase = next(
-        (" ".join(lead[:k]) for k in (3, 2, 1) if " ".join(lead[:k]) in HOOK_OPENERS), None
+        (" ".join(lead[:k]) for k in (3, 2, 1) if " ".join(lead[:k]) in lex.openers), None
     )
     question = text.rstrip(_CLOSERS).endswith("?")
     # Brevity only helps a line that makes sense on its own ("And so." is short, not punchy).
@@ -417,21 +369,21 @@ def _sentence_case(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _taggable(token: str) -> bool:
-    return len(token) >= 3 and token.isalnum() and not token.isdigit() and token not in STOP_WORDS
+def _taggable(token: str, lex: Lexicon) -> bool:
+    return len(token) >= 3 and token.isalnum() and not token.isdigit() and token not in lex.stop
 
 
 def _document_frequency(s: _Stats) -> Counter[str]:
     df: Counter[str] = Counter()
     for first, last in zip(s.first_word, s.last_word, strict=True):
-        df.update({t for t in s.tokens[first : last + 1] if _taggable(t)})
+        df.update({t for t in s.tokens[first : last + 1] if _taggable(t, s.lex)})
     return df
 
 
 def _hashtags(s: _Stats, df: Counter[str], w: _Window) -> list[str]:
     """The window's most distinctive content words (tf-idf against the whole transcript)."""
     tf = Counter(
-        t for t in s.tokens[s.first_word[w.first] : s.last_word[w.last] + 1] if _taggable(t)
+        t for t in s.tokens[s.first_word[w.first] : s.last_word[w.last] + 1] if _taggable(t, s.lex)
     )
     n = len(s.start)
     weight = {t: c * (math.log((1 + n) / (1 + df[t])) + 1) for t, c in tf.items()}
@@ -448,8 +400,9 @@ def _reason(s: _Stats, f: _Features, points: dict[str, float], w: _Window) -> st
         found.append((points["figures"], f"{f.figures} figure{'s' * (f.figures > 1)}"))
     if f.emphatic:
         window_tokens = s.tokens[s.first_word[w.first] : s.last_word[w.last] + 1]
-        examples = list(dict.fromkeys(t for t in window_tokens if t in EMPHATIC))[:2]
-        found.append((points["emphatic"], f"emphatic words ({', '.join(examples)})"))
+        examples = list(dict.fromkeys(t for t in window_tokens if t in s.lex.emphatic))[:2]
+        words = f"emphatic words ({', '.join(examples)})" if examples else "exclamations"
+        found.append((points["emphatic"], words))
     if points["pace"] >= 0.6 * W_PACE:
         lively = LIVELY_WPS[0] <= f.wps <= LIVELY_WPS[1]
         found.append(
