@@ -124,17 +124,22 @@ def clip_path(job_id: str, index: int, kind: str) -> str:
 
 
 def gemini_key(request: Request, *, required: bool = False) -> str:
-    """The X-Gemini-Key header: required for a job, optional for a re-render ("" when absent).
-    Sent, it must look like a key (servers strip surrounding blanks before we see it)."""
+    """The X-Gemini-Key header: required for a job, optional for a re-render ("" when absent)."""
     key = request.headers.get("x-gemini-key")
-    if key is None or (required and not key.strip()):
-        if required:
-            raise InvalidRequest("Missing X-Gemini-Key header")
+    if required and not (key or "").strip():
+        raise InvalidRequest("Missing X-Gemini-Key header")
+    return api_key(request, "X-Gemini-Key")
+
+
+def api_key(request: Request, header: str) -> str:
+    """An API key header ("" when absent). Sent, it must look like a key: 1-256 printable
+    ASCII characters (servers strip surrounding blanks before we see it)."""
+    key = request.headers.get(header.lower())
+    if key is None:
         return ""
     if not key or len(key) > MAX_KEY_LENGTH or not all("!" <= c <= "~" for c in key):
         raise InvalidRequest(
-            f"X-Gemini-Key must be an API key: 1-{MAX_KEY_LENGTH} printable ASCII characters, "
-            "no spaces"
+            f"{header} must be an API key: 1-{MAX_KEY_LENGTH} printable ASCII characters, no spaces"
         )
     return key
 

@@ -16,7 +16,9 @@ from pydantic import BaseModel, Field, create_model
 
 from reelflow.jobs import ClipRequest
 from reelflow.netguard import MAX_URL_LENGTH
+from reelflow.posting import PublishRequest
 from reelflow.styles import RestyleRequest
+from reelflow.translate_request import TranslateRequest
 
 MAX_KEY_LENGTH = 256  # a Gemini key is 39 characters
 
@@ -63,8 +65,12 @@ def binary(media_type: str, what: str) -> dict[int, ResponseSpec]:
     }
 
 
-def documented(*, body: dict | None = None, headers: tuple[dict, ...] = ()) -> type[Operation]:
-    """An Operation that adds a request body and header parameters to what Litestar found."""
+def documented(
+    *, body: dict | None = None, headers: tuple[dict, ...] = (), answers: dict | None = None
+) -> type[Operation]:
+    """An Operation that adds a request body, header parameters and answers (raw OpenAPI, for
+    what a ResponseSpec cannot say, such as one status in two media types) to what Litestar
+    found."""
 
     class DocumentedOperation(Operation):
         def to_schema(self) -> dict[str, Any]:
@@ -73,6 +79,8 @@ def documented(*, body: dict | None = None, headers: tuple[dict, ...] = ()) -> t
                 schema["requestBody"] = body
             if headers:
                 schema["parameters"] = [*schema.get("parameters", []), *headers]
+            if answers:
+                schema["responses"] = {**schema.get("responses", {}), **answers}
             return schema
 
     return DocumentedOperation
@@ -123,6 +131,25 @@ RestyleJson = create_model(
 )
 
 
+TranslateJson = create_model(
+    "TranslateJson",
+    __doc__="The languages to make a clip in, and how.",
+    **_fields_of(TranslateRequest, ("languages", "provider", "dub")),
+)
+PublishJson = create_model(
+    "PublishJson",
+    __doc__="Where and when to post a clip, and with which texts.",
+    **_fields_of(PublishRequest, ("platforms", "at", "texts", "profile", "webhook_url", "version")),
+)
+
+
+def _json_body(model: type[BaseModel], required: bool) -> dict:
+    return {
+        "required": required,
+        "content": {"application/json": {"schema": _inline(model.model_json_schema())}},
+    }
+
+
 def _form_schema() -> dict:
     """The multipart form: a `file` (or a `url`) and the options, each as text; the looks as
     JSON text or a preset name."""
@@ -147,18 +174,16 @@ SUBMIT_BODY = {
         "multipart/form-data": {"schema": _form_schema()},
     },
 }
-RESTYLE_BODY = {
-    "required": False,
-    "content": {"application/json": {"schema": _inline(RestyleJson.model_json_schema())}},
-}
+RESTYLE_BODY = _json_body(RestyleJson, required=False)
 
 
-def key_header(required: bool) -> dict:
+def key_header(required: bool, name: str = "X-Gemini-Key", service: str = "Gemini") -> dict:
     return {
-        "name": "X-Gemini-Key",
+        "name": name,
         "in": "header",
         "required": required,
-        "description": "Your Gemini API key; kept in a per-job Prefect Secret block, never logged.",
+        "description": f"Your {service} API key; kept in a per-run Prefect Secret block, never "
+        "logged.",
         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH,
                    "pattern": "^[!-~]+$"},
     }  # fmt: skip
@@ -172,6 +197,23 @@ RANGE_HEADER = {
     "schema": {"type": "string"},
 }
 
+_TEXT = {"schema": {"type": "string"}}
 SubmitOperation = documented(body=SUBMIT_BODY, headers=(key_header(True),))
 RestyleOperation = documented(body=RESTYLE_BODY, headers=(key_header(False),))
+TranslateOperation = documented(
+    body=_json_body(TranslateJson, required=True),
+    headers=(key_header(False), key_header(False, "X-ElevenLabs-Key", "ElevenLabs")),
+)
+PublishOperation = documented(
+    body=_json_body(PublishJson, required=True),
+    headers=(key_header(False, "X-Upload-Post-Key", "Upload-Post"),),
+)
 FileOperation = documented(headers=(RANGE_HEADER,))
+CaptionsOperation = documented(
+    headers=(RANGE_HEADER,),
+    answers={
+        code: {"description": what, "content": {"text/plain": _TEXT, "text/vtt": _TEXT}}
+        for code, what in (("200", "The captions: SubRip (srt) or WebVTT (vtt)"),
+                           ("206", "The byte range the Range header asked for"))
+    },
+)  # fmt: skip

@@ -207,11 +207,14 @@ def _finished_job() -> str:
     job_id = asyncio.run(create())
     folder = job_dir(job_id)
     clip = ClipEntry(index=1, start=0, end=20, duration=20, file="clip_01.mp4",
-                     thumbnail="clip_01.jpg", title="A clip", hook="Hook")  # fmt: skip
+                     thumbnail="clip_01.jpg", title="A clip", hook="Hook",
+                     captions_srt="clip_01.srt", captions_vtt="clip_01.vtt")  # fmt: skip
     write_manifest(folder, Manifest(job_id=job_id, status="completed", clips=[clip],
                                     request={"source": "https://example.org/v.mp4"}))  # fmt: skip
     (folder / "clip_01.mp4").write_bytes(uuid.uuid4().bytes * 64)
     (folder / "clip_01.jpg").write_bytes(uuid.uuid4().bytes * 8)
+    (folder / "clip_01.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nHello\n")
+    (folder / "clip_01.vtt").write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nHello\n")
     return job_id
 
 
