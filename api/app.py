@@ -15,6 +15,7 @@ from typing import Any
 from litestar import Litestar, get
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.response import Response
 from litestar.static_files import create_static_files_router
@@ -30,10 +31,15 @@ from api.security import install_auth
 from api.service import JobService
 from api.translate import clip_version_file, clip_version_thumbnail, translate
 from api.web import web_router, web_static, web_templates
+from reelflow.errors import ConfigError
 from reelflow.settings import Settings, get_settings
 
 
-@get("/health", summary="API and Prefect reachable")
+@get(
+    "/health",
+    summary="API and Prefect reachable",
+    responses={503: ResponseSpec(Health, description="Prefect is unreachable.")},
+)
 async def health(state: State) -> Response[Health]:
     problem = await state.prefect.api_healthcheck()
     body = Health(prefect="ok" if problem is None else "unreachable")
@@ -111,7 +117,11 @@ def _swagger_assets():
 
 
 def __getattr__(name: str) -> Any:
-    # `uvicorn api.app:app` builds the app on first use, never at import.
+    # `uvicorn api.app:app` builds the app on first use, never at import. A setting that
+    # must stop the start (a bad REELFLOW_API_TOKEN) ends the process with its reason alone.
     if name == "app":
-        return create_app()
+        try:
+            return create_app()
+        except ConfigError as exc:
+            raise SystemExit(f"reelflow: error: {exc}") from None
     raise AttributeError(name)

@@ -11,6 +11,7 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from api.files import file_response
+from api.openapi import CaptionsOperation, errors
 
 CaptionFormat = Literal["srt", "vtt"]
 
@@ -18,6 +19,8 @@ CaptionFormat = Literal["srt", "vtt"]
 @get(
     "/api/jobs/{job_id:str}/clips/{index:int}/captions/{fmt:str}",
     summary="A clip's captions as an .srt or .vtt file",
+    responses=errors(404, 416, 503),
+    operation_class=CaptionsOperation,
 )
 async def clip_captions(
     job_id: FromPath[str], index: FromPath[int], fmt: FromPath[CaptionFormat], request: Request,

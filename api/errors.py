@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from inspect import getmro
 
+import httpx
 from litestar import MediaType, Request, Response
 
 from reelflow.errors import (
@@ -49,6 +50,17 @@ def reelflow_error(_: Request, exc: ReelflowError) -> Response:
     return _answer(status, str(exc), headers)
 
 
+def prefect_error(request: Request, exc: httpx.HTTPError) -> Response:
+    """Prefect's server down, or failing on its side (5xx): the client may try again. Any
+    other answer from it (a 4xx) means we sent something wrong: that is our error, a 500."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(exc, httpx.HTTPStatusError) and status is not None and status < 500:
+        return internal_error(request, exc)
+    logger.warning("Prefect failed in %s %s: %s", request.method, request.url.path, exc)
+    return _answer(503, "The Prefect server is unreachable or failed; try again shortly",
+                   {"Retry-After": "5"})  # fmt: skip
+
+
 def internal_error(request: Request, exc: Exception) -> Response:
     logger.error("Unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
     return _answer(500, "Internal server error; see the API's log")
@@ -63,4 +75,8 @@ def _answer(status: int, detail: str, headers: dict[str, str] | None = None) -> 
     )
 
 
-EXCEPTION_HANDLERS = {ReelflowError: reelflow_error, 500: internal_error}
+EXCEPTION_HANDLERS = {
+    ReelflowError: reelflow_error,
+    httpx.HTTPError: prefect_error,
+    500: internal_error,
+}

@@ -12,7 +12,8 @@ from litestar.exceptions import HTTPException
 from litestar.response import Response, Stream
 
 CHUNK = 256 * 1024
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# At most 18 digits: a byte offset, never a number that Python's int() refuses to convert.
+_RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")
 MEDIA_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".srt": "text/plain; charset=utf-8",
                ".vtt": "text/vtt; charset=utf-8", ".json": "application/json",
                ".csv": "text/csv"}  # fmt: skip

@@ -12,6 +12,8 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 
 from api.body import read_json_object
+from api.jobs import api_key
+from api.openapi import PublishOperation, errors
 from api.schemas import PostOut, WebhookDeliveries
 
 BODY_LIMIT = 64 * 1024
@@ -21,6 +23,8 @@ BODY_LIMIT = 64 * 1024
     "/api/jobs/{job_id:str}/clips/{index:int}/publish",
     status_code=200,
     summary="Post a clip to social platforms, now or at a time",
+    responses=errors(400, 404, 409, 413, 503),
+    operation_class=PublishOperation,
 )
 async def publish(
     job_id: FromPath[str], index: FromPath[int], request: Request, state: State
@@ -32,7 +36,7 @@ async def publish(
     Header `X-Upload-Post-Key`, unless the server has a key of its own. Answers with the
     post's record, state `scheduled`; /api/status shows it posted or failed later."""
     fields = await read_json_object(request, BODY_LIMIT, '{"platforms": ["tiktok"]}')
-    key = (request.headers.get("x-upload-post-key") or "").strip()
+    key = api_key(request, "X-Upload-Post-Key")
     return await state.publishing.publish(job_id, index, fields, key)
 
 
@@ -40,6 +44,7 @@ async def publish(
     "/api/jobs/{job_id:str}/clips/{index:int}/posts/{post_id:str}",
     status_code=200,
     summary="Cancel a scheduled post",
+    responses=errors(404, 409, 503),
 )
 async def cancel_post(
     job_id: FromPath[str], index: FromPath[int], post_id: FromPath[str], state: State
@@ -48,6 +53,10 @@ async def cancel_post(
     return await state.publishing.cancel(job_id, index, post_id)
 
 
-@get("/api/jobs/{job_id:str}/webhooks", summary="A job's webhook deliveries and attempts")
+@get(
+    "/api/jobs/{job_id:str}/webhooks",
+    summary="A job's webhook deliveries and attempts",
+    responses=errors(404, 503),
+)
 async def webhook_deliveries(job_id: FromPath[str], state: State) -> WebhookDeliveries:
     return await state.publishing.webhooks(job_id)

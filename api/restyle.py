@@ -11,6 +11,7 @@ from litestar.params import FromPath
 
 from api.body import read_json_object
 from api.jobs import gemini_key
+from api.openapi import RestyleOperation, errors
 from api.schemas import RestyleSubmitted
 
 BODY_LIMIT = 64 * 1024
@@ -20,6 +21,8 @@ BODY_LIMIT = 64 * 1024
     "/api/jobs/{job_id:str}/clips/{index:int}/render",
     status_code=200,
     summary="Render a clip again with new captions, hook title or effects",
+    responses=errors(400, 404, 409, 413, 503),
+    operation_class=RestyleOperation,
 )
 async def restyle(
     job_id: FromPath[str], index: FromPath[int], request: Request, state: State

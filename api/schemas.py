@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from reelflow.manifest import ClipEntry
 from reelflow.posting import PostRecord
@@ -34,11 +34,18 @@ class JobSummary(BaseModel):
     files_expired: bool = Field(False, description="Its files were deleted or expired.")
 
 
-class ClipOut(ClipEntry):
+# A clip's fields as the manifest records them, less its file names (the links replace them).
+_ClipFields = create_model(
+    "_ClipFields",
+    __config__=ConfigDict(extra="ignore"),
+    **{n: (f.annotation, f) for n, f in ClipEntry.model_fields.items()
+       if n not in ("file", "thumbnail")},
+)  # fmt: skip
+
+
+class ClipOut(_ClipFields):
     """A clip as the manifest records it, with links, and the reference service's names."""
 
-    file: str = Field(exclude=True)
-    thumbnail: str = Field(exclude=True)
     video_url: str
     thumbnail_url: str
     captions_srt_url: str | None = Field(None, description="The captions as .srt, if any.")

@@ -5,7 +5,8 @@ request carries `Authorization: Bearer <token>`; the OpenAPI pages under `/docs`
 protected too (they are routes like any other). The web page's session cookie (api/sessions.py)
 is accepted too, and then a request that changes something must carry the session's CSRF token
 in `X-CSRF-Token` (else 403). Without the token the API is open, and the README says it must
-then sit behind a trusted network.
+then sit behind a trusted network. A token that is set but empty, short or unsendable stops the
+API from starting (`ConfigError`): an empty one used to mean "open".
 
 It is a Litestar guard, installed app-wide by `install_auth`:
 
@@ -26,9 +27,12 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 
 from api.sessions import COOKIE, CSRF_HEADER, SAFE_METHODS, csrf_valid, session_valid
+from reelflow.errors import ConfigError
 from reelflow.settings import Settings, get_settings
 
 PUBLIC_PATHS = frozenset({"/health"})
+MIN_TOKEN_LENGTH = 32
+_MAKE_ONE = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
 
 Guard = Callable[[ASGIConnection, BaseRouteHandler], None]
 
@@ -70,10 +74,32 @@ def auth_guards(
     settings: Settings | None = None, public_paths: Iterable[str] = PUBLIC_PATHS
 ) -> list[Guard]:
     """[the bearer guard] when REELFLOW_API_TOKEN is set, else [] (an open API)."""
-    token = (settings or get_settings()).api_token
-    if token is None or not token.get_secret_value():
-        return []
-    return [bearer_guard(token.get_secret_value(), public_paths)]
+    token = api_token(settings or get_settings())
+    return [] if token is None else [bearer_guard(token, public_paths)]
+
+
+def api_token(settings: Settings) -> str | None:
+    """REELFLOW_API_TOKEN, checked: None when it is unset (an open API). Raises ConfigError
+    when it is set but empty, shorter than MIN_TOKEN_LENGTH, or holds characters a client
+    cannot send in a header (spaces, control or non-ASCII characters); the message never
+    contains the token."""
+    if settings.api_token is None:
+        return None
+    token = settings.api_token.get_secret_value()
+    fix = f"set at least {MIN_TOKEN_LENGTH} characters (e.g. from `{_MAKE_ONE}`) or unset it"
+    if not token:
+        raise ConfigError(f"REELFLOW_API_TOKEN is set but empty: {fix} for an open API")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ConfigError(
+            f"REELFLOW_API_TOKEN is {len(token)} characters long, too short to resist guessing: "
+            f"{fix}"
+        )
+    if not all("!" <= c <= "~" for c in token):
+        raise ConfigError(
+            "REELFLOW_API_TOKEN holds spaces, control or non-ASCII characters, which a client "
+            f"cannot send in an Authorization header: {fix}"
+        )
+    return token
 
 
 def install_auth(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 from pydantic import BaseModel, ValidationError
 
+from api.body import form_json
 from api.schemas import (
     ClipOut,
     ClipsResult,
@@ -55,9 +55,18 @@ from reelflow.errors import (
     Unavailable,
     describe_invalid,
 )
-from reelflow.jobs import ClipRequest, expire_job_files, is_expired, job_dir, remove_upload
+from reelflow.jobs import (
+    ClipRequest,
+    expire_job_files,
+    is_expired,
+    job_dir,
+    remove_job_upload,
+    remove_upload,
+    stored_upload_source,
+)
 from reelflow.manifest import ClipEntry, Manifest, ManifestError, Uploads, read_manifest
 from reelflow.netguard import precheck_url
+from reelflow.redact import display_source
 from reelflow.secrets import delete_key_block, save_key_block
 from reelflow.settings import Settings
 from reelflow.status import STATE_TYPES_BY_STATUS, TERMINAL, JobStatus, job_status
@@ -261,9 +270,9 @@ class JobService:
         status = job_status(run.state_type, run.state_name)
         if status in TERMINAL:
             request = (run.parameters or {}).get("request") or {}
-            await self._remove_remote(job_id, request.get("source", ""))
+            await self._remove_remote(job_id, stored_upload_source(request))
             removed = expire_job_files(job_dir(job_id))
-            remove_upload(request.get("source", ""))
+            remove_job_upload(request)
             await delete_key_block(request.get("gemini_key_block"))
             return Deleted(job_id=job_id, status=status, files_deleted=removed)
         if status == "queued":
@@ -276,10 +285,10 @@ class JobService:
         )
         return Deleted(job_id=job_id, status="cancelling", files_deleted=False)
 
-    async def _remove_remote(self, job_id: str, source: str) -> None:
+    async def _remove_remote(self, job_id: str, upload: str) -> None:
         """Deleting a job deletes its S3 copies too (unless S3_KEEP_AFTER_RETENTION); a storage
         error keeps the local files, so the delete can be tried again."""
-        await anyio.to_thread.run_sync(remove_remote_copies, job_id, source, self.settings)
+        await anyio.to_thread.run_sync(remove_remote_copies, job_id, upload, self.settings)
 
 
 def _clip_file_name(clip: ClipEntry, kind: str) -> str | None:
@@ -327,7 +336,8 @@ def job_request(fields: dict[str, Any], upload: Path | None) -> ClipRequest:
     options.update(look_fields(fields))
     options.setdefault("provider", "gemini")
     try:
-        request = ClipRequest(source=str(upload) if upload is not None else url, **options)
+        source, upload_id = (url, None) if upload is None else (str(upload), upload.parent.name)
+        request = ClipRequest(source=source, upload=upload_id, **options)
     except ValidationError as exc:
         raise InvalidRequest(f"Invalid options: {describe_invalid(exc.errors())}") from exc
     if upload is None:
@@ -352,10 +362,7 @@ def look_fields(fields: dict) -> dict:
     for name in LOOK_FIELDS:
         value = fields.get(name)
         if isinstance(value, str):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                value = value.strip()
+            value = form_json(value)
         if value not in (None, ""):
             out[name] = value
     return out
@@ -424,10 +431,11 @@ def _error(run: FlowRun) -> str:
 
 
 def _public_source(source: str) -> str:
-    """An uploaded file's server path (or S3 key) is nobody's business: show its name only."""
-    if "://" in source and not is_s3_uri(source):
-        return source
-    return source.rsplit("/", 1)[-1]
+    """An uploaded file's server path (or S3 key) is nobody's business: show its name only;
+    a URL without its query string, user name or password (they may carry tokens)."""
+    if is_s3_uri(source):
+        return source.rsplit("/", 1)[-1]
+    return display_source(source)
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -22,6 +22,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from api.body import read_json_object
 from api.files import file_response
+from api.jobs import api_key
+from api.openapi import FileOperation, TranslateOperation, binary, errors
 from api.service import JobService
 from flows.names import TRANSLATE_DEPLOYMENT_PATH
 from reelflow.errors import Conflict, InvalidRequest, NotFound, describe_invalid
@@ -48,6 +50,8 @@ class TranslateSubmitted(BaseModel):
     "/api/jobs/{job_id:str}/clips/{index:int}/translate",
     status_code=200,
     summary="Make a clip in other languages: translated captions and texts, or dubbed",
+    responses=errors(400, 404, 409, 413, 503),
+    operation_class=TranslateOperation,
 )
 async def translate(
     job_id: FromPath[str], index: FromPath[int], request: Request, state: State
@@ -58,11 +62,16 @@ async def translate(
     to dub. 404 for an unknown job or clip, 409 while the job runs, 400 for bad options or a
     missing key. Answers at once with the new job's id."""
     fields = await read_json_object(request, BODY_LIMIT, '{"languages": ["es"]}')
-    keys = (_header(request, "x-gemini-key"), _header(request, "x-elevenlabs-key"))
+    keys = (api_key(request, "X-Gemini-Key"), api_key(request, "X-ElevenLabs-Key"))
     return await submit_translation(state.jobs, job_id, index, fields, *keys)
 
 
-@get("/api/jobs/{job_id:str}/clips/{index:int}/versions/{version:int}", summary="A clip version")
+@get(
+    "/api/jobs/{job_id:str}/clips/{index:int}/versions/{version:int}",
+    summary="A clip version",
+    responses={**binary("video/mp4", "The version (MP4)"), **errors(404, 416, 503)},
+    operation_class=FileOperation,
+)
 async def clip_version_file(
     job_id: FromPath[str], index: FromPath[int], version: FromPath[int], request: Request,
     state: State,
@@ -76,6 +85,8 @@ async def clip_version_file(
 @get(
     "/api/jobs/{job_id:str}/clips/{index:int}/versions/{version:int}/thumbnail",
     summary="A clip version's thumbnail",
+    responses={**binary("image/jpeg", "The thumbnail (JPEG)"), **errors(404, 416, 503)},
+    operation_class=FileOperation,
 )
 async def clip_version_thumbnail(
     job_id: FromPath[str], index: FromPath[int], version: FromPath[int], request: Request,
@@ -83,10 +94,6 @@ async def clip_version_thumbnail(
 ) -> Stream:  # fmt: skip
     path, name = await version_file(state.jobs, job_id, index, version, "thumbnail")
     return file_response(request, path, name)
-
-
-def _header(request: Request, name: str) -> str:
-    return (request.headers.get(name) or "").strip()
 
 
 async def submit_translation(

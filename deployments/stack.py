@@ -190,6 +190,20 @@ def _environ(pid: int) -> list[bytes]:
         return []
 
 
+def _config_problem() -> str | None:
+    """What would stop the API from starting, said before anything starts (not as "api exited
+    with code 1" after the Prefect server came up)."""
+    from api.security import api_token
+    from reelflow.errors import ConfigError
+    from reelflow.settings import get_settings
+
+    try:
+        api_token(get_settings())
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
 def _bin(name: str) -> str:
     return str(Path(sys.executable).parent / name)
 
@@ -200,6 +214,9 @@ def main() -> int:
     parser.add_argument("--prefect-port", type=int, default=4200)
     parser.add_argument("--logs", default="data/logs", help="folder for the processes' logs")
     args = parser.parse_args()
+    if problem := _config_problem():
+        print(f"reelflow: error: {problem}", file=sys.stderr)
+        return 2
     stack = Stack(args.api_port, args.prefect_port, log_dir=Path(args.logs))
     print("starting the Prefect server, the worker and the API ...", flush=True)
     stack.start()

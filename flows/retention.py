@@ -1,11 +1,14 @@
 """Retention: a scheduled flow that deletes finished jobs' files after JOB_RETENTION_SECONDS
-(their S3 copies too, unless S3_KEEP_AFTER_RETENTION), and any per-job Gemini key block that
-outlived its run (a crashed worker runs no hooks). It also restarts S3 uploads that failed,
-so an S3 outage heals once S3 is back, and sends the webhooks of job ends no hook saw."""
+(their S3 copies and the upload they read too, unless S3_KEEP_AFTER_RETENTION), and any per-job
+key block that outlived its run (a crashed worker runs no hooks). Jobs are clip-video runs, and
+restyle-clip and translate-clip runs (a re-render is a job of its own, with its folder under
+jobs/<run id>). It also restarts S3 uploads that failed, so an S3 outage heals once S3 is
+back, and sends the webhooks of job ends no hook saw."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from prefect import flow, get_run_logger
@@ -18,18 +21,25 @@ from prefect.client.schemas.filters import (
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
-from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.objects import FlowRun, StateType
 
-from flows.names import CLIP_DEPLOYMENT, RETENTION_FLOW
+from flows.names import CLIP_DEPLOYMENT, RESTYLE_DEPLOYMENT, RETENTION_FLOW, TRANSLATE_DEPLOYMENT
 from flows.publish_schedule import settle_ended_posts
 from flows.webhooks import tell_missed_job_ends
-from reelflow.jobs import expire_job_files, is_expired, job_dir, remove_upload
-from reelflow.secrets import delete_key_block
+from reelflow.jobs import (
+    expire_job_files,
+    is_expired,
+    job_dir,
+    remove_job_upload,
+    stored_upload_source,
+)
+from reelflow.secrets import KEY_BLOCK_FIELDS, delete_key_block, key_block_names
 from reelflow.settings import get_settings
 from reelflow.storage import StorageError, remove_remote_copies
 from tasks.upload import retry_failed_uploads
 
 TERMINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED]
+JOB_DEPLOYMENTS = [CLIP_DEPLOYMENT, RESTYLE_DEPLOYMENT, TRANSLATE_DEPLOYMENT]
 PAGE = 200
 
 
@@ -39,31 +49,19 @@ async def cleanup_expired_jobs(retention_seconds: int | None = None) -> dict:
     settings = get_settings()
     keep = settings.job_retention_seconds if retention_seconds is None else retention_seconds
     cutoff = datetime.now(UTC) - timedelta(seconds=keep)
-    expired = keys = objects = 0
+    counts: Counter[str] = Counter()
     async with get_client() as client:
+        key_blocks = await key_block_names(client)
         offset = 0
-        while runs := await client.read_flow_runs(
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[CLIP_DEPLOYMENT])),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=TERMINAL)),
-                end_time=FlowRunFilterEndTime(before_=cutoff),
-            ),
-            limit=PAGE,
-            offset=offset,
-        ):
+        while runs := await _ended_runs(client, cutoff, offset):
             for run in runs:
                 request = (run.parameters or {}).get("request") or {}
-                keys += await delete_key_block(request.get("gemini_key_block"))
-                folder, source = job_dir(str(run.id)), request.get("source", "")
-                if not folder.exists() or is_expired(folder):
+                if not isinstance(request, dict):
                     continue
-                removed = await _remove_remote(str(run.id), source)
-                if removed is None:
-                    continue  # S3 unreachable: keep the local files too, try next sweep
-                objects += removed
-                if expire_job_files(folder):
-                    remove_upload(source)
-                    expired += 1
+                for block in (request.get(field) for field in KEY_BLOCK_FIELDS):
+                    if block in key_blocks:
+                        counts["keys"] += await delete_key_block(block)
+                await _expire(run, request, counts)
             offset += PAGE
     retried = retry_failed_uploads()
     # Job ends no hook could tell (cancelled while queued, a killed worker): since two sweeps.
@@ -72,19 +70,51 @@ async def cleanup_expired_jobs(retention_seconds: int | None = None) -> dict:
     settled = await settle_ended_posts(lookback)  # cancelled in the UI: record, key block
     get_run_logger().info(
         "expired %d jobs (%d S3 objects), removed %d leftover key blocks, retried %d uploads, "
-        "told %d missed job ends, settled %d ended posts", expired, objects, keys, retried, told,
-        settled,
+        "told %d missed job ends, settled %d ended posts", counts["expired"], counts["objects"],
+        counts["keys"], retried, told, settled,
     )  # fmt: skip
-    return {"expired": expired, "key_blocks_removed": keys, "s3_objects_removed": objects,
-            "uploads_retried": retried, "webhooks_sent": told,
-            "posts_settled": settled}  # fmt: skip
+    return {"expired": counts["expired"], "key_blocks_removed": counts["keys"],
+            "s3_objects_removed": counts["objects"], "uploads_retried": retried,
+            "webhooks_sent": told, "posts_settled": settled}  # fmt: skip
 
 
-async def _remove_remote(job_id: str, source: str) -> int | None:
+async def _ended_runs(client, cutoff: datetime, offset: int) -> list[FlowRun]:
+    """A page of job runs (clip, restyle, translate) that ended before `cutoff`."""
+    return await client.read_flow_runs(
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=JOB_DEPLOYMENTS)),
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=TERMINAL)),
+            end_time=FlowRunFilterEndTime(before_=cutoff),
+        ),
+        limit=PAGE,
+        offset=offset,
+    )
+
+
+async def _expire(run: FlowRun, request: dict, counts: Counter[str]) -> None:
+    """Delete one ended job's files, S3 objects and upload. The upload is the one the job
+    recorded (reelflow.jobs.job_upload), never one a URL's text happens to name."""
+    job_id = str(run.id)
+    folder = job_dir(job_id)
+    if is_expired(folder):
+        return
+    if not folder.exists():  # cancelled before it started: no files, but maybe an upload
+        remove_job_upload(request)
+        return
+    removed = await _remove_remote(job_id, stored_upload_source(request))
+    if removed is None:
+        return  # S3 unreachable: keep the local files too, try next sweep
+    counts["objects"] += removed
+    if expire_job_files(folder):
+        counts["expired"] += 1
+    remove_job_upload(request)
+
+
+async def _remove_remote(job_id: str, upload: str) -> int | None:
     """Delete the job's S3 objects (unless S3_KEEP_AFTER_RETENTION); None when S3 is
     unreachable. A refusal (access denied...) is logged and does not keep local files forever."""
     try:
-        return await asyncio.to_thread(remove_remote_copies, job_id, source)
+        return await asyncio.to_thread(remove_remote_copies, job_id, upload)
     except StorageError as exc:
         get_run_logger().warning("Could not delete job %s's S3 objects: %s", job_id, exc)
         return None if not exc.permanent else 0

@@ -80,6 +80,10 @@ class TooLarge(ReelflowError):
     """A request body or an upload over its limit."""
 
 
+class ConfigError(ReelflowError):
+    """A setting is unusable; the service refuses to start rather than run unsafely."""
+
+
 class Unavailable(ReelflowError):
     """Something reelflow needs is not ready or not reachable (the worker, S3): try later."""
 
@@ -126,10 +130,12 @@ def describe_invalid(errors: list[dict]) -> str:
     """A pydantic ValidationError's `errors()` as one line: each field and what is wrong."""
     parts = []
     for error in errors:
-        where = ".".join(str(p) for p in error.get("loc", ()))
+        where = ".".join(str(p)[:40] for p in error.get("loc", ()))
         message = error["msg"].removeprefix("Value error, ")
         parts.append(f"{where}: {message}" if where else message)
-    return "; ".join(parts)
+    # Field names and values in messages can come from a client: keep the reason one line.
+    line = " ".join("; ".join(parts).split())
+    return line if len(line) <= 500 else line[:499] + "…"
 
 
 def is_permanent(exc: BaseException) -> bool:

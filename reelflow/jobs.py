@@ -5,7 +5,9 @@ Its manifest.json, the contract with everything that reads a job, is reelflow.ma
 
 from __future__ import annotations
 
+import re
 import shutil
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -17,6 +19,8 @@ from reelflow.languages import AUTO, spoken_language, target_languages
 from reelflow.redact import redact_url
 from reelflow.settings import get_settings
 from reelflow.styles import CaptionsOption, EffectsOption, HookOption, LookOptions
+
+UPLOAD_ID = r"^[0-9a-f]{32}$"
 
 
 class ClipRequest(BaseModel):
@@ -41,6 +45,12 @@ class ClipRequest(BaseModel):
     )
     out_dir: str | None = Field(
         None, description="Where to write the clips; empty: <data dir>/jobs/<job id>."
+    )
+    upload: str | None = Field(
+        None,
+        pattern=UPLOAD_ID,
+        description="Set by the API alone: the id of the upload this job reads "
+        "(uploads/<id>/), deleted with the job's files.",
     )
     captions: CaptionsOption = Field(
         None,
@@ -122,8 +132,50 @@ def is_expired(folder: Path) -> bool:
 
 
 def remove_upload(source: str) -> None:
-    """An uploaded source file lives under uploads/<id>/; remove that folder, nothing else."""
-    uploads = get_settings().uploads_dir.resolve()
-    path = Path(source).resolve()
-    if uploads in path.parents and path.parent != uploads:
-        shutil.rmtree(path.parent, ignore_errors=True)
+    """Remove an API upload's folder, given its file's path: only a path that is literally
+    <uploads dir>/<32 hex>/<name> (no `..`); anything else is left alone."""
+    upload = _upload_of_path(source)
+    if upload is not None:
+        shutil.rmtree(get_settings().uploads_dir / upload, ignore_errors=True)
+
+
+def remove_job_upload(request: Mapping) -> None:
+    """Remove the upload a finished job read, decided from what the job recorded (see
+    `job_upload`), never from a URL's text."""
+    upload = job_upload(request)
+    if upload is not None:
+        shutil.rmtree(get_settings().uploads_dir / upload, ignore_errors=True)
+
+
+def job_upload(request: Mapping) -> str | None:
+    """The id of the API upload a job's request (its run parameters) says it read, else None.
+
+    The API records it in `upload` (the 32-hex folder name under uploads/); no client can set
+    that field. Runs from before that field lack the key, and their source is then the upload's
+    plain local path (a client's URL never is one: the API only takes http(s) URLs)."""
+    if "upload" in request:
+        upload = request["upload"]
+        return upload if isinstance(upload, str) and re.fullmatch(UPLOAD_ID, upload) else None
+    source = request.get("source")
+    return _upload_of_path(source) if isinstance(source, str) else None
+
+
+def stored_upload_source(request: Mapping) -> str:
+    """The S3 address of the upload a job read ("" when there is none): the request's source,
+    only when the job recorded an upload and the address is that upload's."""
+    upload, source = job_upload(request), request.get("source")
+    if upload is None or not isinstance(source, str) or "://" not in source:
+        return ""
+    parts = source.split("/")
+    return source if parts[-3:-1] == ["uploads", upload] and parts[-1] else ""
+
+
+def _upload_of_path(source: str) -> str | None:
+    """`<id>` when `source` is literally <uploads dir>/<id>/<name>, else None."""
+    if "://" in source:
+        return None
+    path = Path(source)
+    uploads = get_settings().uploads_dir
+    if ".." in path.parts or path.parent.parent not in (uploads, uploads.absolute()):
+        return None
+    return path.parent.name if re.fullmatch(UPLOAD_ID, path.parent.name) else None

@@ -149,7 +149,8 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = Field(
         None,
         validation_alias="REELFLOW_API_TOKEN",
-        description="When set, every API endpoint but /health needs `Authorization: Bearer <it>`.",
+        description="When set, every API endpoint but /health needs `Authorization: Bearer <it>`; "
+        "at least 32 printable ASCII characters, else the API refuses to start.",
     )
     # S3 (or any S3-compatible store). Credentials never live here: boto3 reads them from its
     # usual chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role...).

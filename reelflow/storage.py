@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import mimetypes
 import os
+import re
 import shutil
 from functools import lru_cache
 from pathlib import Path
@@ -328,14 +329,16 @@ def remove_stored_upload(source: str, settings: Settings | None = None) -> int:
     uploads = storage.key("uploads") + "/"
     folder, _, name = key[len(uploads) :].partition("/")
     ours = bucket == storage.bucket and key.startswith(uploads)
-    if not ours or "" in (folder, name) or "/" in name:  # exactly uploads/<id>/<name>
-        return 0
+    if not ours or not re.fullmatch(r"[0-9a-f]{32}", folder) or not name or "/" in name:
+        return 0  # exactly uploads/<32 hex>/<name>
     return storage.delete_prefix(f"{uploads}{folder}/")
 
 
 def remove_remote_copies(job_id: str, source: str = "", settings: Settings | None = None) -> int:
     """When a job's local files go (retention, DELETE), its S3 objects and uploaded source go
-    too, unless S3_KEEP_AFTER_RETENTION. Returns how many objects were deleted."""
+    too, unless S3_KEEP_AFTER_RETENTION. `source` is the S3 address of the upload the job read
+    (`reelflow.jobs.stored_upload_source`: from what the job recorded), or "". Returns how
+    many objects were deleted."""
     settings = settings or get_settings()
     if not settings.s3_bucket or settings.s3_keep_after_retention:
         return 0

@@ -20,7 +20,7 @@ from tests.helpers.servers import running_stack, stack_env
 
 pytestmark = pytest.mark.slow
 
-TOKEN = "web-stack-token-7c42"
+TOKEN = "web-stack-token-7c42-0123456789abcdef"
 KEY = "AIzaSy-WEB-TEST-KEY-0d9e"
 LIMIT_MB = 2
 JOB_TIMEOUT_MS = 300_000

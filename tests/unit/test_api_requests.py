@@ -144,6 +144,31 @@ def test_a_submission_is_queued_and_reads_back(api):
     assert cancelled == {"job_id": job_id, "status": "cancelled", "files_deleted": False}
 
 
+def test_a_url_query_string_is_never_shown(api):
+    """Presigned links and CDN tokens ride in query strings: /api/jobs and /api/status show
+    scheme, host and path only (YouTube's public `v=` id stays)."""
+    secret = "X-Amz-Signature=SECRETSIG&token=SECRETTOKEN"
+    url = f"http://127.0.0.1:9/talk.mp4?{secret}#SECRETFRAG"
+    job_id = submit(api, json_body={**GOOD, "url": url}).json()["job_id"]
+    status = api.get(f"/api/status/{job_id}")
+    listed = api.get("/api/jobs").text
+    assert status.json()["source"] == "http://127.0.0.1:9/talk.mp4?…"
+    for text in (status.text, listed):
+        assert "SECRET" not in text
+    assert read_run_parameters(job_id)["request"]["source"] == url, "the job still gets it all"
+
+
+def test_a_url_with_a_password_is_400_and_not_echoed(api):
+    newest = api.get("/api/jobs?limit=1").json()["jobs"]
+    for url in ("http://user:hunter2pw@127.0.0.1:9/v.mp4", "http://hunter2pw@127.0.0.1:9/v.mp4"):
+        r = submit(api, json_body={**GOOD, "url": url})
+        assert r.status_code == 400, r.text
+        assert r.json()["detail"] == "Refused URL: it carries a user name or password"
+        form = submit(api, data={"url": url, "provider": "local"})
+        assert form.status_code == 400 and "hunter2pw" not in form.text
+    assert api.get("/api/jobs?limit=1").json()["jobs"] == newest, "a refused URL became a job"
+
+
 def test_a_running_job_cannot_be_restyled_yet(api):
     """409 while the job's manifest says it is still processing."""
     from reelflow.jobs import job_dir

@@ -1,17 +1,25 @@
-"""Bearer-token access control, on a tiny Litestar app built here (not the real API)."""
+"""Bearer-token access control, on a tiny Litestar app built here (not the real API), and the
+token rules the real API and `make up` enforce before they start."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from functools import partial
+from pathlib import Path
 
 import pytest
 from litestar import Litestar, get, post
 from litestar.testing import TestClient
 
-from api.security import auth_enabled, install_auth
+from api.security import MIN_TOKEN_LENGTH, auth_enabled, install_auth
+from reelflow.errors import ConfigError
 from reelflow.settings import Settings
+from tests.helpers.servers import free_port
 
-TOKEN = "correct-horse-battery-staple"
+TOKEN = "correct-horse-battery-staple-4-u-and-me"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @get("/health")
@@ -73,12 +81,50 @@ def test_health_and_public_handlers_stay_open():
 
 
 def test_open_without_a_token():
-    for settings in (Settings(), Settings(REELFLOW_API_TOKEN="")):
-        assert not auth_enabled(settings)
-        with _client(settings) as client:
-            assert client.get("/jobs/latest").status_code == 200
-            assert client.post("/jobs").status_code == 201
-            assert client.get("/health").status_code == 200
+    settings = Settings()
+    assert settings.api_token is None and not auth_enabled(settings)
+    with _client(settings) as client:
+        assert client.get("/jobs/latest").status_code == 200
+        assert client.post("/jobs").status_code == 201
+        assert client.get("/health").status_code == 200
+
+
+BAD_TOKENS = {
+    "empty": ("", "set but empty"),
+    "short": ("s3cret-but-short", "16 characters long, too short"),
+    "one-short": ("x" * (MIN_TOKEN_LENGTH - 1), "too short"),
+    "spaces": ("correct horse battery staple and more", "spaces"),
+    "non-ascii": ("ü" * MIN_TOKEN_LENGTH, "non-ASCII"),
+}
+
+
+@pytest.mark.parametrize(("token", "reason"), BAD_TOKENS.values(), ids=BAD_TOKENS.keys())
+def test_a_bad_token_stops_the_api_from_starting(token, reason):
+    """An empty token used to mean "open"; now the app is never built, and the reason says
+    how long a token must be without repeating the token."""
+    from api.app import create_app
+
+    with pytest.raises(ConfigError) as refused:
+        create_app(Settings(REELFLOW_API_TOKEN=token))
+    message = str(refused.value)
+    assert reason in message and f"at least {MIN_TOKEN_LENGTH} characters" in message
+    assert not token or token not in message
+    assert auth_enabled(Settings(REELFLOW_API_TOKEN="x" * MIN_TOKEN_LENGTH))
+
+
+@pytest.mark.parametrize("command", ["uvicorn", "make-up"])
+def test_the_api_and_make_up_refuse_an_empty_token(command, tmp_path):
+    """Both exit at once with a one-line reason; `make up` before it starts anything."""
+    port, logs = str(free_port()), str(tmp_path / "logs")
+    args = {"uvicorn": ["-m", "uvicorn", "api.app:app", "--port", port],
+            "make-up": ["-m", "deployments.stack", "--api-port", port, "--logs", logs]}  # fmt: skip
+    env = {**os.environ, "REELFLOW_API_TOKEN": "", "REELFLOW_DATA_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, *args[command]], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode != 0
+    assert "reelflow: error: REELFLOW_API_TOKEN is set but empty" in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "logs").exists()
 
 
 def test_token_from_the_environment(monkeypatch):

@@ -234,11 +234,12 @@ def test_retention_removes_the_job_objects_and_the_uploaded_source(s3, prefect_s
 
     data_dir = Path(os.environ["REELFLOW_DATA_DIR"])
     storage = get_storage()
-    video = data_dir / "uploads" / "u-1" / "talk.mp4"
+    upload = uuid.uuid4().hex
+    video = data_dir / "uploads" / upload / "talk.mp4"
     video.parent.mkdir(parents=True)
     video.write_bytes(os.urandom(50_000))
     source = store_upload(storage, video)
-    job_id = asyncio.run(_finished_job(source))
+    job_id = asyncio.run(_finished_job({"source": source, "upload": upload}))
     _, folder = fake_job(data_dir, job_id)
     other_id, other = fake_job(data_dir)
     for f in (*folder.iterdir(), *other.iterdir()):
@@ -253,7 +254,7 @@ def test_retention_removes_the_job_objects_and_the_uploaded_source(s3, prefect_s
     assert len(object_hashes(s3.client, s3.bucket, f"{PREFIX}/jobs/{other_id}/")) == 7
 
 
-async def _finished_job(source: str) -> str:
+async def _finished_job(request: dict) -> str:
     """A clip_video deployment run that ended, as the retention sweep finds them."""
     from prefect.client.orchestration import get_client
     from prefect.states import Completed
@@ -264,7 +265,7 @@ async def _finished_job(source: str) -> str:
         flow_id = await client.create_flow_from_name(CLIP_FLOW)
         deployment_id = await client.create_deployment(flow_id=flow_id, name=CLIP_DEPLOYMENT)
         run = await client.create_flow_run_from_deployment(
-            deployment_id, parameters={"request": {"source": source, "provider": "local"}}
+            deployment_id, parameters={"request": {**request, "provider": "local"}}
         )
         await client.set_flow_run_state(run.id, Completed(), force=True)
     return str(run.id)

@@ -103,24 +103,28 @@ def test_errors_are_translated_into_retryable_or_not():
 
 def test_only_our_own_uploads_are_ever_deleted(monkeypatch):
     """A source someone gave as s3:// (their own media bucket, another prefix) is never
-    deleted by retention or DELETE: only what the API itself stored under <prefix>/uploads/."""
+    deleted by retention or DELETE: only what the API itself stored under
+    <prefix>/uploads/<32 hex>/."""
     deleted = []
     monkeypatch.setattr(S3Storage, "delete_prefix", lambda self, p: deleted.append(p) or 1)
     settings = Settings(S3_BUCKET="media", S3_PREFIX="rf")
+    u1 = "0123456789abcdef" * 2
     for source in (
-        "s3://other/rf/uploads/u1/a.mp4",
-        "s3://media/rf/jobs/u1/a.mp4",
-        "s3://media/uploads/u1/a.mp4",
+        f"s3://other/rf/uploads/{u1}/a.mp4",
+        f"s3://media/rf/jobs/{u1}/a.mp4",
+        f"s3://media/uploads/{u1}/a.mp4",
         "s3://media/rf/uploads/a.mp4",
-        "s3://media/rf/uploads/u1/sub/a.mp4",
-        "/data/uploads/u1/a.mp4",
+        f"s3://media/rf/uploads/{u1}/sub/a.mp4",
+        "s3://media/rf/uploads/u1/a.mp4",
+        "s3://media/rf/uploads/../jobs/a.mp4",
+        f"/data/uploads/{u1}/a.mp4",
     ):
         assert remove_stored_upload(source, settings) == 0, source
     assert deleted == []
-    assert remove_stored_upload("s3://media/rf/uploads/u1/a.mp4", settings) == 1
-    assert deleted == ["rf/uploads/u1/"]
+    assert remove_stored_upload(f"s3://media/rf/uploads/{u1}/a.mp4", settings) == 1
+    assert deleted == [f"rf/uploads/{u1}/"]
     deleted.clear()
     assert remove_remote_copies("j1", "", settings) == 1 and deleted == ["rf/jobs/j1/"]
     keep = Settings(S3_BUCKET="media", S3_PREFIX="rf", S3_KEEP_AFTER_RETENTION="true")
-    assert remove_remote_copies("j1", "s3://media/rf/uploads/u1/a.mp4", keep) == 0
+    assert remove_remote_copies("j1", f"s3://media/rf/uploads/{u1}/a.mp4", keep) == 0
     assert remove_remote_copies("j1", "", Settings()) == 0

@@ -16,7 +16,7 @@ from api.sessions import COOKIE, csrf_token, csrf_valid, new_session, session_va
 from reelflow.manifest import ClipEntry, Manifest, VideoSummary, write_manifest
 from tests.helpers.api import api_client, register_deployments
 
-TOKEN = "web-test-token-5b1e"
+TOKEN = "web-test-token-5b1e-0123456789abcdef"
 KEY = "AIzaSy-TEST-KEY-web"
 GOOD = {"url": "http://127.0.0.1:9/talk.mp4", "provider": "local"}
 README = Path(__file__).resolve().parents[2] / "README.md"
