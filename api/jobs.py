@@ -11,10 +11,11 @@ from typing import Annotated, Any
 from litestar import Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, Parameter
-from litestar.response import Stream
+from litestar.response import Redirect, Stream
 
 from api.body import read_json_object
 from api.files import file_response
+from api.remote import ClipFile
 from api.schemas import Deleted, JobList, JobStatusOut, Submitted
 from api.uploads import parse_upload, too_large
 from reelflow.errors import InvalidRequest
@@ -24,6 +25,7 @@ from reelflow.status import JobStatus
 JSON_LIMIT = 1024 * 1024
 # Room for the multipart framing and text fields around the file itself.
 FORM_SLACK = 1024 * 1024
+MAX_IDEMPOTENCY_KEY = 255
 
 
 @post("/api/process", request_max_body_size=None, status_code=200, summary="Submit a video")
@@ -32,11 +34,14 @@ async def process(request: Request, state: State) -> Submitted:
 
     Header `X-Gemini-Key` is required. Optional: `clips`, `min_seconds`, `max_seconds`,
     `provider` (`gemini`, the default, or `local`), `captions`, `hook`, `effects`. Answers at
-    once with the job id.
+    once with the job id. With an `Idempotency-Key` header, a repeat of the same request within
+    24 hours answers the first job's id (and keeps no second upload); the same key with another
+    request is 422. 429 with `Retry-After` when MAX_QUEUED_JOBS jobs already wait.
     """
     key = gemini_key(request, required=True)
+    idempotency_key = _idempotency_key(request)
     fields, upload = await read_submission(request, state.settings)
-    return Submitted(job_id=await state.jobs.submit(fields, upload, key))
+    return Submitted(job_id=await state.jobs.submit(fields, upload, key, idempotency_key))
 
 
 @get("/api/status/{job_id:str}", summary="A job's status, progress, logs and clips")
@@ -69,17 +74,32 @@ async def cancel_job(job_id: FromPath[str], state: State) -> Deleted:
 @get("/api/jobs/{job_id:str}/clips/{index:int}", summary="Download or stream a clip")
 async def clip_video_file(
     job_id: FromPath[str], index: FromPath[int], request: Request, state: State
-) -> Stream:
-    path, name = await state.jobs.clip_file(job_id, index, "video")
-    return file_response(request, path, name)
+) -> Stream | Redirect:
+    return _serve(request, await state.jobs.clip_file(job_id, index, "video"))
 
 
 @get("/api/jobs/{job_id:str}/clips/{index:int}/thumbnail", summary="A clip's thumbnail")
 async def clip_thumbnail(
     job_id: FromPath[str], index: FromPath[int], request: Request, state: State
-) -> Stream:
-    path, name = await state.jobs.clip_file(job_id, index, "thumbnail")
-    return file_response(request, path, name)
+) -> Stream | Redirect:
+    return _serve(request, await state.jobs.clip_file(job_id, index, "thumbnail"))
+
+
+def _serve(request: Request, clip: ClipFile) -> Stream | Redirect:
+    """The local file (with Range support), or a redirect to its S3 copy when the job ran on
+    another machine."""
+    if clip.path is not None:
+        return file_response(request, clip.path, clip.name)
+    return Redirect(clip.url, status_code=307)
+
+
+def _idempotency_key(request: Request) -> str:
+    key = (request.headers.get("idempotency-key") or "").strip()
+    if len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise InvalidRequest(
+            f"Idempotency-Key must be printable text of at most {MAX_IDEMPOTENCY_KEY} characters"
+        )
+    return key
 
 
 def gemini_key(request: Request, *, required: bool = False) -> str:

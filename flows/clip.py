@@ -35,6 +35,9 @@ from tasks.scenes import scenes
 from tasks.transcribe import model_tag, transcribe
 from tasks.upload import start_uploads
 
+# Runs of a job whose worker stopped under it (handed back, then started again elsewhere).
+MAX_ATTEMPTS = 3
+
 
 def _run_name() -> str:
     request = flow_run.parameters.get("request") or {}
@@ -54,9 +57,10 @@ def _run_name() -> str:
     on_crashed=[delete_key_block_hook],
 )
 def clip_video(request: ClipRequest):
-    job_id = str(flow_run.id or "local")
+    job_id = request.job_id or str(flow_run.id or "local")
     progress = JobProgress(job_id, job_dir(job_id, request.out_dir), request)
     try:
+        _check_attempts()
         return _run(request, progress)
     except ReelflowError as exc:
         progress.failed(str(exc))
@@ -66,6 +70,17 @@ def clip_video(request: ClipRequest):
         reason = f"Internal error during {progress.stage} ({type(exc).__name__}); see the logs"
         progress.failed(reason)
         return Failed(message=reason)
+
+
+def _check_attempts() -> None:
+    """A run whose worker stopped is handed back and runs again (deployments/serve.py,
+    deployments/automations.py); one that keeps taking its worker down stops here."""
+    attempts = flow_run.run_count or 1
+    if attempts > MAX_ATTEMPTS:
+        raise ReelflowError(
+            f"The job was started {attempts} times and its worker stopped every time; "
+            "it is not tried again (look for what ends the worker: memory, a crash)"
+        )
 
 
 def _run(request: ClipRequest, progress: JobProgress) -> dict:

@@ -21,7 +21,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 
 from flows.names import CLIP_DEPLOYMENT, RETENTION_FLOW
-from reelflow.jobs import expire_job_files, is_expired, job_dir, remove_upload
+from reelflow.jobs import expire_job_files, is_expired, job_dir, remove_upload, run_job_id
 from reelflow.secrets import delete_key_block
 from reelflow.settings import get_settings
 from reelflow.storage import StorageError, remove_remote_copies
@@ -52,10 +52,11 @@ async def cleanup_expired_jobs(retention_seconds: int | None = None) -> dict:
             for run in runs:
                 request = (run.parameters or {}).get("request") or {}
                 keys += await delete_key_block(request.get("gemini_key_block"))
-                folder, source = job_dir(str(run.id)), request.get("source", "")
+                job_id, source = run_job_id(run), request.get("source", "")
+                folder = job_dir(job_id)
                 if not folder.exists() or is_expired(folder):
                     continue
-                removed = await _remove_remote(str(run.id), source)
+                removed = await _remove_remote(job_id, source)
                 if removed is None:
                     continue  # S3 unreachable: keep the local files too, try next sweep
                 objects += removed
