@@ -60,7 +60,7 @@ class PostgresCluster:
         self.folder.chmod(0o700)
         password = secrets.token_hex(24)
         _write_private(self.password_file, password)
-        pwfile = self.folder / ".initdb-password"  # inside the 0700 folder, gone after
+        pwfile = self.folder.with_name(self.folder.name + ".initdb")  # initdb's copy, gone after
         _write_private(pwfile, password, account)
         try:
             subprocess.run(

@@ -94,10 +94,10 @@ class Stack:
         self._start(name, [sys.executable, "-m", "deployments.serve"], **env)
         self.watches[name] = ChildWatch(self.processes[name].pid)
 
-    def start_api(self) -> None:
+    def start_api(self, **env: str) -> None:
         uvicorn = [sys.executable, "-m", "uvicorn", "api.app:app", "--no-access-log",
                    "--timeout-graceful-shutdown", "5"]  # fmt: skip
-        self._start("api", [*uvicorn, "--host", "127.0.0.1", "--port", str(self.api_port)])
+        self._start("api", [*uvicorn, "--host", "127.0.0.1", "--port", str(self.api_port)], **env)
 
     def wait_ready(self, timeout_s: float) -> None:
         """Until the API's /health says ready: deployments registered and a worker polling."""

@@ -33,10 +33,17 @@ from tasks.publish import clip_entry, place_clip, publish
 from tasks.reframe import clip_words, reframe
 from tasks.scenes import scenes
 from tasks.transcribe import model_tag, transcribe
-from tasks.upload import start_uploads
+from tasks.upload import start_uploads, wait_for_uploads
 
 # Runs of a job whose worker stopped under it (handed back, then started again elsewhere).
 MAX_ATTEMPTS = 3
+
+
+def _finish_uploads(flow, flow_run, state) -> None:
+    """The job is completed on the server already; its process must not end before its S3
+    upload does. A worker's flow-run process exits when the flow returns: past that, Python
+    refuses the upload thread new threads and atexit hooks, and every file fails."""
+    wait_for_uploads()
 
 
 def _run_name() -> str:
@@ -51,7 +58,7 @@ def _run_name() -> str:
     flow_run_name=_run_name,
     task_runner=ThreadPoolTaskRunner(max_workers=4),
     description="Cut a video into ranked, reframed 9:16 clips with titles and hooks.",
-    on_completion=[delete_key_block_hook],
+    on_completion=[delete_key_block_hook, _finish_uploads],
     on_failure=[delete_key_block_hook],
     on_cancellation=[delete_key_block_hook],
     on_crashed=[delete_key_block_hook],
