@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 
@@ -45,6 +46,7 @@ BATCH = 20
 CONCURRENCY = 4
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 10.0
 COUNT_EVERY_S = 2.0
+PRUNE_EVERY_S = 3600.0
 WAITING_TYPES = [StateType.SCHEDULED, StateType.PENDING]
 
 
@@ -134,9 +136,14 @@ class Dispatcher:
         return str(run.id)
 
     async def _count_forever(self) -> None:
+        """Count the runs waiting in Prefect every few seconds; tidy the journal hourly."""
+        pruned = 0.0
         while True:
             with contextlib.suppress(Exception):
                 self.waiting_in_prefect = await self._count_waiting()
+            if time.monotonic() - pruned > PRUNE_EVERY_S:
+                pruned = time.monotonic()
+                await anyio.to_thread.run_sync(self.journal.prune)
             await asyncio.sleep(COUNT_EVERY_S)
 
     async def _count_waiting(self) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.servers import running_stack, stack_env, static_server
+from tests.helpers.servers import needs_postgres, running_stack, stack_env, static_server
 from tests.stack.test_api import (  # noqa: F401 (collected here as well)
     KEY,
     LIMIT,
@@ -34,6 +34,7 @@ pytestmark = pytest.mark.slow
 def stack(media):  # noqa: F811 (the fixture of test_api.py, used here)
     from testkit.gemini import GeminiStandIn
 
+    needs_postgres()
     # PostgreSQL runs as the 'postgres' user when the tests run as root: its folder must be
     # reachable by it, which pytest's own temporary folders (mode 0700) are not.
     home = Path(tempfile.mkdtemp(prefix="reelflow-pg-api-"))

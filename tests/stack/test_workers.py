@@ -21,7 +21,7 @@ from deployments.stack import Stack, free_port
 from reelflow.manifest import read_manifest
 from tests.helpers.media import SAMPLE, make_media
 from tests.helpers.s3_server import PREFIX, make_bucket, moto_server, s3_env
-from tests.helpers.servers import stack_env, static_server
+from tests.helpers.servers import needs_postgres, stack_env, static_server
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +31,7 @@ WORKERS = ("worker-a", "worker-b")
 
 @pytest.fixture(scope="module")
 def home():
+    needs_postgres()
     # PostgreSQL runs as the 'postgres' user when the tests run as root: its folder must be
     # reachable by it, which pytest's own temporary folders (mode 0700) are not.
     folder = Path(tempfile.mkdtemp(prefix="reelflow-workers-"))
