@@ -60,6 +60,9 @@ def main() -> None:
     heartbeat = int(os.environ.setdefault("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "30"))
     asyncio.run(ensure_zombie_automation(missing_heartbeat_s=2 * heartbeat))
     settings = get_settings()
+    # Jobs take every core they get; on a shared machine the API and the Prefect server must
+    # still answer at once. Flow-run processes (and their ffmpeg) inherit this.
+    os.nice(settings.worker_nice)
     use_s3_results(settings)
     # One process runs them all: room for every job slot, every batch (each waits on jobs
     # while it runs) and the retention sweep, so no run waits on a run stuck behind it.

@@ -102,6 +102,11 @@ class Settings(BaseSettings):
         description="Flow runs one worker runs at once; unset: room for every job slot, "
         "every batch and the retention sweep.",
     )  # fmt: skip
+    worker_nice: int = Field(
+        10, ge=0, le=19, validation_alias="WORKER_NICE",
+        description="CPU priority the worker and its jobs give up (nice): the API and the "
+        "Prefect server on the same machine answer at once while jobs use every core.",
+    )  # fmt: skip
     db: Literal["sqlite", "postgres"] = Field(
         "sqlite", validation_alias="REELFLOW_DB",
         description="The Prefect server's database under `make up`: sqlite (embedded), or "

@@ -85,6 +85,8 @@ def _under_load(db: str) -> None:
             print(f"[{db}] SIGTERM with {RUNNING_JOBS} jobs running: everything exited in "
                   f"{took:.1f} s (exit code {code}; {len(ours)} processes, {len(left)} left; "
                   "target < 30 s, 0 left)")  # fmt: skip
+            for pid in left:
+                print(f"[{db}]   left: {pid} {_command(pid)}")
         finally:
             if stack.poll() is None:
                 stack.kill()
@@ -248,6 +250,13 @@ def _tree(pid: int, children) -> list[int]:
         found.append(child)
         todo += children(child)
     return found
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    except OSError:
+        return "(gone)"
 
 
 def _closed_port() -> int:

@@ -84,3 +84,24 @@ def _age(tmp_path, sql: str, hours: float) -> None:
     stamp = (datetime.now(UTC) - timedelta(hours=hours)).isoformat()
     with sqlite3.connect(tmp_path / "api" / "journal.db") as db:
         db.execute(sql, (stamp,))
+
+
+def test_concurrent_adds_are_each_recorded_once_in_shared_commits(journal):
+    """50 submitters at once: every job is recorded, a repeated key in the same group commit
+    still answers with the first job, and a mismatch fails only its own caller."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def add(n: int) -> str:
+        if n % 10 == 0:
+            return journal.add(f"j{n}", {"n": n}, idempotency=("same", "body"))
+        return journal.add(f"j{n}", {"n": n})
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        ids = list(pool.map(add, range(50)))
+    repeated = {ids[n] for n in range(0, 50, 10)}
+    assert len(repeated) == 1, "one job for one idempotency key"
+    assert ids[1:10] == [f"j{n}" for n in range(1, 10)]
+    assert journal.count_pending() == 50 - 4
+    with pytest.raises(IdempotencyMismatch):
+        journal.add("jx", {}, idempotency=("same", "other body"))
+    assert journal.count_pending() == 46
