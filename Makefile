@@ -33,7 +33,8 @@ bench: sync
 	$(RUN)/python scripts/bench_reframe.py
 	$(RUN)/python scripts/bench_languages.py
 
-# Prefect server (UI on :4200) + worker + API on :8000; Ctrl-C stops all three.
+# Prefect server (UI on :4200) + worker + API on :8000; Ctrl-C or SIGTERM stops them all.
+# REELFLOW_DB=postgres: the Prefect server on a PostgreSQL cluster in data/postgres.
 up: sync
 	$(RUN)/python -m deployments.stack
 

@@ -7,43 +7,32 @@ Jobs are Prefect flow runs of the clip_video deployment; see api/service.py.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.response import Response
 from litestar.static_files import create_static_files_router
 
 from api.captions import clip_captions
 from api.errors import EXCEPTION_HANDLERS
+from api.health import alive, health
 from api.jobs import cancel_job, clip_thumbnail, clip_video_file, list_jobs, process, status
 from api.publish import cancel_post, publish, webhook_deliveries
 from api.publishing import PublishService
 from api.restyle import restyle
-from api.schemas import Health
 from api.security import install_auth
 from api.service import JobService
 from api.translate import clip_version_file, clip_version_thumbnail, translate
 from api.web import web_router, web_static, web_templates
 from reelflow.errors import ConfigError
 from reelflow.settings import Settings, get_settings
-
-
-@get(
-    "/health",
-    summary="API and Prefect reachable",
-    responses={503: ResponseSpec(Health, description="Prefect is unreachable.")},
-)
-async def health(state: State) -> Response[Health]:
-    problem = await state.prefect.api_healthcheck()
-    body = Health(prefect="ok" if problem is None else "unreachable")
-    return Response(body, status_code=200 if problem is None else 503)
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -54,10 +43,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         from prefect.client.orchestration import get_client
 
         async with get_client() as client:
+            service = JobService(client, settings)
             app.state.prefect = client
-            app.state.jobs = JobService(client, settings)
-            app.state.publishing = PublishService(app.state.jobs, client, settings)
-            yield
+            app.state.jobs = service
+            app.state.publishing = PublishService(service, client, settings)
+            # Accepted jobs become runs in the background, and pending ones from before a
+            # restart at once (api/dispatch.py).
+            dispatching = asyncio.create_task(service.dispatcher.run())
+            try:
+                yield
+            finally:
+                dispatching.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await dispatching
+                service.journal.close()
 
     return Litestar(
         route_handlers=[
@@ -76,6 +75,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             clip_version_file,
             clip_version_thumbnail,
             health,
+            alive,
             _swagger_assets(),
             web_router(),
             web_static(),

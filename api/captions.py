@@ -8,9 +8,9 @@ from typing import Literal
 from litestar import Request, get
 from litestar.datastructures import State
 from litestar.params import FromPath
-from litestar.response import Stream
+from litestar.response import Redirect, Stream
 
-from api.files import file_response
+from api.files import serve_clip_file
 from api.openapi import CaptionsOperation, errors
 
 CaptionFormat = Literal["srt", "vtt"]
@@ -25,7 +25,6 @@ CaptionFormat = Literal["srt", "vtt"]
 async def clip_captions(
     job_id: FromPath[str], index: FromPath[int], fmt: FromPath[CaptionFormat], request: Request,
     state: State,
-) -> Stream:  # fmt: skip
+) -> Stream | Redirect:  # fmt: skip
     """404 when the clip was rendered without captions (`captions` in the request)."""
-    path, name = await state.jobs.clip_file(job_id, index, fmt)
-    return file_response(request, path, name)
+    return serve_clip_file(request, await state.jobs.clip_file(job_id, index, fmt))

@@ -16,8 +16,10 @@ from litestar import MediaType, Request, Response
 
 from reelflow.errors import (
     Conflict,
+    IdempotencyMismatch,
     InvalidRequest,
     NotFound,
+    QueueFull,
     ReelflowError,
     TooLarge,
     Unavailable,
@@ -34,6 +36,8 @@ STATUS: dict[type[ReelflowError], int] = {
     NotFound: 404,
     Conflict: 409,
     TooLarge: 413,
+    IdempotencyMismatch: 422,
+    QueueFull: 429,
     Unavailable: 503,
     StorageError: 503,
     ReelflowError: 400,
@@ -47,6 +51,8 @@ def status_of(exc: ReelflowError) -> int:
 def reelflow_error(_: Request, exc: ReelflowError) -> Response:
     status = status_of(exc)
     headers = {"Retry-After": "5"} if status == 503 else None
+    if isinstance(exc, QueueFull):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return _answer(status, str(exc), headers)
 
 

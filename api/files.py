@@ -9,7 +9,9 @@ from pathlib import Path
 import anyio
 from litestar import Request
 from litestar.exceptions import HTTPException
-from litestar.response import Response, Stream
+from litestar.response import Redirect, Response, Stream
+
+from api.remote import ClipFile
 
 CHUNK = 256 * 1024
 # At most 18 digits: a byte offset, never a number that Python's int() refuses to convert.
@@ -17,6 +19,14 @@ _RANGE = re.compile(r"^bytes=([0-9]{0,18})-([0-9]{0,18})$")
 MEDIA_TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".srt": "text/plain; charset=utf-8",
                ".vtt": "text/vtt; charset=utf-8", ".json": "application/json",
                ".csv": "text/csv"}  # fmt: skip
+
+
+def serve_clip_file(request: Request, clip: ClipFile) -> Response | Stream | Redirect:
+    """The local file (with Range support), or a redirect to its S3 copy when the job ran on
+    another machine."""
+    if clip.path is not None:
+        return file_response(request, clip.path, clip.name)
+    return Redirect(clip.url, status_code=307)
 
 
 def file_response(request: Request, path: Path, download_name: str) -> Response | Stream:

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 from litestar import Request, delete, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, FromQuery, Parameter
-from litestar.response import Stream
+from litestar.response import Redirect, Stream
 
 from api.body import content_length, read_json_object
-from api.files import file_response
+from api.files import serve_clip_file
 from api.openapi import (
     MAX_KEY_LENGTH,
     FileOperation,
@@ -33,6 +33,7 @@ JSON_LIMIT = 1024 * 1024
 MAX_OFFSET = 1_000_000_000
 # Room for the multipart framing and text fields around the file itself.
 FORM_SLACK = 1024 * 1024
+MAX_IDEMPOTENCY_KEY = 255
 
 
 @post(
@@ -48,11 +49,14 @@ async def process(request: Request, state: State) -> Submitted:
 
     Header `X-Gemini-Key` is required. Optional: `clips`, `min_seconds`, `max_seconds`,
     `provider` (`gemini`, the default, or `local`), `captions`, `hook`, `effects`. Answers at
-    once with the job id.
+    once with the job id. With an `Idempotency-Key` header, a repeat of the same request within
+    24 hours answers the first job's id (and keeps no second upload); the same key with another
+    request is 422. 429 with `Retry-After` when MAX_QUEUED_JOBS jobs already wait.
     """
     key = gemini_key(request, required=True)
+    idempotency_key = _idempotency_key(request)
     fields, upload = await read_submission(request, state.settings)
-    return Submitted(job_id=await state.jobs.submit(fields, upload, key))
+    return Submitted(job_id=await state.jobs.submit(fields, upload, key, idempotency_key))
 
 
 @get(
@@ -98,9 +102,8 @@ async def cancel_job(job_id: FromPath[str], state: State) -> Deleted:
 )
 async def clip_video_file(
     job_id: FromPath[str], index: FromPath[int], request: Request, state: State
-) -> Stream:
-    path, name = await state.jobs.clip_file(job_id, index, "video")
-    return file_response(request, path, name)
+) -> Stream | Redirect:
+    return serve_clip_file(request, await state.jobs.clip_file(job_id, index, "video"))
 
 
 @get(
@@ -111,9 +114,17 @@ async def clip_video_file(
 )
 async def clip_thumbnail(
     job_id: FromPath[str], index: FromPath[int], request: Request, state: State
-) -> Stream:
-    path, name = await state.jobs.clip_file(job_id, index, "thumbnail")
-    return file_response(request, path, name)
+) -> Stream | Redirect:
+    return serve_clip_file(request, await state.jobs.clip_file(job_id, index, "thumbnail"))
+
+
+def _idempotency_key(request: Request) -> str:
+    key = (request.headers.get("idempotency-key") or "").strip()
+    if len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+        raise InvalidRequest(
+            f"Idempotency-Key must be printable text of at most {MAX_IDEMPOTENCY_KEY} characters"
+        )
+    return key
 
 
 def clip_path(job_id: str, index: int, kind: str) -> str:

@@ -22,17 +22,17 @@ class PublishService:
         self.settings = settings
 
     async def publish(self, job_id: str, index: int, fields: dict, key: str) -> PostOut:
-        await self.jobs.read_run(job_id)  # a job of ours, and a job id, never a path
+        await self.jobs.find(job_id)  # a job of ours, and a job id, never a path
         record = await schedule_post(self.client, self.settings, job_id, index, fields, key)
         return PostOut(job_id=job_id, index=index, post=record)
 
     async def cancel(self, job_id: str, index: int, post_id: str) -> PostOut:
-        await self.jobs.read_run(job_id)
+        await self.jobs.find(job_id)
         record = await cancel_post(self.client, job_id, index, post_id)
         return PostOut(job_id=job_id, index=index, post=record)
 
     async def webhooks(self, job_id: str) -> WebhookDeliveries:
-        await self.jobs.read_run(job_id)
+        await self.jobs.find(job_id)
         found = read_deliveries(job_dir(job_id))
         deliveries = [d.model_copy(update={"url": redact_url(d.url)}) for d in found]
         return WebhookDeliveries(job_id=job_id, deliveries=deliveries)

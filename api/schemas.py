@@ -23,6 +23,11 @@ class RestyleSubmitted(Submitted):
 class JobSummary(BaseModel):
     job_id: str
     status: JobStatus
+    run_id: str | None = Field(
+        None,
+        description="The Prefect flow run doing the job (its page in the UI); empty "
+        "until the run is created, a moment after the job is accepted.",
+    )
     state: str | None = Field(None, description="The Prefect state name behind the status.")
     name: str | None = Field(None, description="The run's name in the Prefect UI.")
     source: str = Field("", description="The URL, or an uploaded file's name.")
@@ -97,6 +102,13 @@ class Deleted(BaseModel):
 class Health(BaseModel):
     api: str = "ok"
     prefect: str = Field(description="ok or unreachable")
+    deployments: str = Field("unknown", description="ok, or which are not registered yet")
+    worker: str = Field("unknown", description="ok, or why no worker is known to be polling")
+    ready: bool = Field(False, description="True when a job submitted now can start")
+
+
+class Alive(BaseModel):
+    api: str = "ok"
 
 
 class PostOut(BaseModel):

@@ -1,16 +1,21 @@
 """What the API does with Prefect and the job folders: start runs, read them back as jobs,
 cancel or delete them, render clips again.
 
-The API keeps no job state of its own. A job is a flow run of the clip_video deployment (its
-id is the run's id), or of restyle_clip for a re-render, so jobs survive API restarts and each
-shows in the Prefect UI; the run's manifest.json adds stage, progress and clips. Every method
-raises reelflow's own errors (api/errors.py turns them into HTTP answers).
+A job is accepted into the API's journal (api/journal.py) and answered at once; the dispatcher
+(api/dispatch.py) then makes it a flow run of the clip_video deployment, which carries the job
+id in its request, so jobs survive API restarts and each shows in the Prefect UI. Until its run
+exists a job reads back from the journal as queued. A re-render is a restyle_clip run whose id
+is the job id. The run's manifest.json adds stage, progress and clips (read from S3 when the job
+ran on another machine: api/remote.py). Every method raises reelflow's own errors
+(api/errors.py turns them into HTTP answers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -36,6 +41,9 @@ from prefect.states import Cancelled, Cancelling
 from pydantic import BaseModel, ValidationError
 
 from api.body import form_json
+from api.dispatch import Dispatcher
+from api.journal import Journal, JournalEntry
+from api.remote import ClipFile, job_manifest, locate_clip
 from api.schemas import (
     ClipOut,
     ClipsResult,
@@ -47,14 +55,17 @@ from api.schemas import (
     UploadsOut,
 )
 from flows.names import CLIP_DEPLOYMENT_PATH, RESTYLE_DEPLOYMENT_PATH, TRANSLATE_DEPLOYMENT_PATH
+from flows.webhooks import tell_job_end
 from reelflow.errors import (
     Conflict,
     InvalidRequest,
     NotFound,
+    QueueFull,
     ReelflowError,
     Unavailable,
     describe_invalid,
 )
+from reelflow.filehash import file_sha256
 from reelflow.jobs import (
     ClipRequest,
     expire_job_files,
@@ -62,12 +73,13 @@ from reelflow.jobs import (
     job_dir,
     remove_job_upload,
     remove_upload,
+    run_job_id,
     stored_upload_source,
 )
 from reelflow.manifest import ClipEntry, Manifest, ManifestError, Uploads, read_manifest
 from reelflow.netguard import precheck_url
 from reelflow.redact import display_source
-from reelflow.secrets import delete_key_block, save_key_block
+from reelflow.secrets import KEY_BLOCK_PREFIX, delete_key_block, save_key_block
 from reelflow.settings import Settings
 from reelflow.status import STATE_TYPES_BY_STATUS, TERMINAL, JobStatus, job_status
 from reelflow.storage import (
@@ -82,9 +94,10 @@ from reelflow.styles import RestyleRequest
 from reelflow.webhooks import check_webhook_url
 
 LOG_LINES = 20
-# SQLite serialises writes: a burst of run creations queued in the API is faster, and its
-# tail far shorter, than the same burst retrying against "database is locked".
+# Restyles create their run at once; SQLite serialises Prefect's writes, and a burst queued in
+# the API is faster, its tail far shorter, than one retrying against "database is locked".
 CREATE_CONCURRENCY = 4
+QUEUE_FULL_RETRY_S = 30
 OPTION_FIELDS = ("clips", "min_seconds", "max_seconds", "provider", "webhook_url", "language",
                  "translate")  # fmt: skip
 LOOK_FIELDS = ("captions", "hook", "effects")
@@ -93,9 +106,11 @@ logger = logging.getLogger("reelflow.api")
 
 
 class JobService:
-    def __init__(self, client: PrefectClient, settings: Settings):
+    def __init__(self, client: PrefectClient, settings: Settings, journal: Journal | None = None):
         self.client = client
         self.settings = settings
+        self.journal = journal or Journal(settings.data_dir / "api")
+        self.dispatcher = Dispatcher(self.journal, client, self.deployment_id)
         self._deployments: dict[str, uuid.UUID] = {}
         self._creating = asyncio.Semaphore(CREATE_CONCURRENCY)
 
@@ -111,34 +126,70 @@ class JobService:
 
     # -- submitting ---------------------------------------------------------------------------
 
-    async def submit(self, fields: dict[str, Any], upload: Path | None, key: str) -> str:
-        """Start a clip job for a URL or an uploaded file. Whatever fails on the way, nothing
-        is left behind: the upload, its S3 copy and the key's Secret block are removed."""
+    async def submit(
+        self, fields: dict[str, Any], upload: Path | None, key: str, idempotency_key: str = ""
+    ) -> str:
+        """Accept a clip job for a URL or an uploaded file: checked, its upload stored, written
+        to the journal, answered; its run is created right after (api/dispatch.py). A repeat of
+        an Idempotency-Key with the same request gets the first job's id and keeps nothing.
+        Whatever fails on the way, nothing is left behind."""
         stored = None
         try:
             request = job_request(fields, upload)
+            fingerprint = None
+            if idempotency_key:
+                fingerprint = await anyio.to_thread.run_sync(request_fingerprint, request, upload)
+                earlier = await self._journal(self.journal.find_idempotent, idempotency_key,
+                                              fingerprint)  # fmt: skip
+                if earlier is not None:
+                    _discard(upload)
+                    return earlier
+            await self._check_queue()
             if upload is not None and (stored := await self._store_upload(upload)):
                 request = request.model_copy(update={"source": stored})
-            key_block = await save_key_block(key) if request.provider == "gemini" else None
-            request = request.model_copy(update={"gemini_key_block": key_block})
-            try:
-                job_id = await self._create_run(CLIP_DEPLOYMENT_PATH, request, "api")
-            except BaseException:
-                await delete_key_block(key_block)
-                raise
+            job_id = str(uuid.uuid4())
+            block = f"{KEY_BLOCK_PREFIX}{uuid.UUID(job_id).hex}"
+            gemini = request.provider == "gemini"
+            request = request.model_copy(
+                update={"job_id": job_id, "gemini_key_block": block if gemini else None}
+            )
+            idem = (idempotency_key, fingerprint) if idempotency_key else None
+            accepted = await self._journal(
+                self.journal.add, job_id, request.model_dump(mode="json"),
+                key if gemini else None, idem,
+            )  # fmt: skip
         except BaseException:
-            if upload is not None:
-                remove_upload(str(upload))
+            _discard(upload)
             if stored:
                 await self._forget_stored_upload(stored)
             raise
+        if accepted != job_id:  # the same key and request, accepted meanwhile by another call
+            _discard(upload)
+            if stored:
+                await self._forget_stored_upload(stored)
+            return accepted
         if stored:
             remove_upload(str(upload))  # the worker reads the S3 copy
+        self.dispatcher.wake()
         return job_id
+
+    async def _check_queue(self) -> None:
+        waiting = await self._journal(self.journal.count_pending)
+        waiting += self.dispatcher.waiting_in_prefect
+        if waiting >= self.settings.max_queued_jobs:
+            raise QueueFull(
+                f"{waiting} jobs are waiting already (MAX_QUEUED_JOBS is "
+                f"{self.settings.max_queued_jobs}); try again later",
+                retry_after_s=QUEUE_FULL_RETRY_S,
+            )
+
+    async def _journal(self, call: Callable, *args: Any) -> Any:
+        """A journal call off the event loop: a commit waits for the disk."""
+        return await anyio.to_thread.run_sync(call, *args)
 
     async def restyle(self, job_id: str, index: int, fields: dict, key: str) -> RestyleSubmitted:
         """Render clip `index` of a finished job again with a new look, as a restyle run."""
-        await self.read_run(job_id)
+        await self.find(job_id)
         manifest = read_manifest(job_dir(job_id))
         if manifest is None or manifest.clip(index) is None or is_expired(job_dir(job_id)):
             raise NotFound(f"Job {job_id} has no clip {index} (or its files expired)")
@@ -152,13 +203,13 @@ class JobService:
         key_block = await save_key_block(key) if key and request.effects else None
         request = request.model_copy(update={"gemini_key_block": key_block})
         try:
-            run_id = await self._create_run(RESTYLE_DEPLOYMENT_PATH, request, "restyle")
+            run_id = await self.create_run(RESTYLE_DEPLOYMENT_PATH, request, "restyle")
         except BaseException:
             await delete_key_block(key_block)
             raise
         return RestyleSubmitted(job_id=run_id, restyle_of=job_id, index=index)
 
-    async def _create_run(self, deployment: str, request: BaseModel, tag: str) -> str:
+    async def create_run(self, deployment: str, request: BaseModel, tag: str) -> str:
         deployment_id = await self.deployment_id(deployment)
         async with self._creating:
             run = await self.client.create_flow_run_from_deployment(
@@ -184,18 +235,27 @@ class JobService:
 
     # -- reading ------------------------------------------------------------------------------
 
-    async def read_run(self, job_id: str) -> FlowRun:
-        """The run behind a job id; NotFound for anything that is not one of our jobs."""
+    async def find(self, job_id: str) -> FlowRun | JournalEntry:
+        """The run behind a job id, or its journal entry while it has no run; NotFound for
+        anything that is not one of our jobs."""
         try:
-            run_id = uuid.UUID(job_id)
+            uuid.UUID(job_id)
         except ValueError as exc:
             raise NotFound(f"No job {job_id}") from exc
+        entry = await self._journal(self.journal.get, job_id)
+        if entry is not None and entry.run_id is None:
+            return entry
+        return await self.read_run(entry.run_id if entry else job_id)
+
+    async def read_run(self, run_id: str) -> FlowRun:
+        """A clip or restyle run by its own id (jobs from batches, the UI and restyles have
+        the run's id as job id)."""
         try:
-            run = await self.client.read_flow_run(run_id)
-        except ObjectNotFound as exc:
-            raise NotFound(f"No job {job_id}") from exc
+            run = await self.client.read_flow_run(uuid.UUID(run_id))
+        except (ObjectNotFound, ValueError) as exc:
+            raise NotFound(f"No job {run_id}") from exc
         if run.deployment_id is None or run.deployment_id not in await self._job_deployments():
-            raise NotFound(f"No job {job_id}")
+            raise NotFound(f"No job {run_id}")
         return run
 
     async def _job_deployments(self) -> set[uuid.UUID]:
@@ -207,16 +267,18 @@ class JobService:
         return known
 
     async def status(self, job_id: str, clip_url: ClipUrl) -> JobStatusOut:
-        run = await self.read_run(job_id)
+        found = await self.find(job_id)
+        if isinstance(found, JournalEntry):
+            return JobStatusOut(**entry_summary(found).model_dump(), **progress("queued", None))
         logs = await self.client.read_logs(
-            LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run.id])),
+            LogFilter(flow_run_id=LogFilterFlowRunId(any_=[found.id])),
             limit=LOG_LINES,
             sort=LogSort.TIMESTAMP_DESC,
         )
         folder = job_dir(job_id)
-        manifest = read_manifest(folder)
+        manifest = await anyio.to_thread.run_sync(job_manifest, job_id, self.settings)
         expired = is_expired(folder)
-        summary = job_summary(run, manifest, expired)
+        summary = job_summary(found, manifest, expired)
         clips = [] if expired or manifest is None else manifest.clips
         uploads = manifest.uploads if manifest is not None else None
         links = [s3_links(c, uploads, self.settings) for c in clips]
@@ -231,42 +293,63 @@ class JobService:
         )
 
     async def list(self, status: JobStatus | None, limit: int, offset: int) -> list[JobSummary]:
+        """Newest first: jobs whose run is not made yet (the newest), then the runs."""
+        states = UNDISPATCHED_BY_STATUS[status]
+        before = await self._journal(self.journal.count_without_run, states) if states else 0
+        early = []
+        if offset < before:
+            early = await self._journal(self.journal.without_run, states, limit, offset)
+        limit, offset = limit - len(early), max(0, offset - before)
+        jobs = [entry_summary(e) for e in early]
+        if limit <= 0:
+            return jobs
         flow_run_filter = None
         if status:
             types = [StateType(t) for t in STATE_TYPES_BY_STATUS[status]]
             flow_run_filter = FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=types))
             )
+        try:
+            deployment_id = await self.deployment_id()
+        except Unavailable:  # no run was ever made: the journal holds every job
+            return jobs
         runs = await self.client.read_flow_runs(
-            deployment_filter=DeploymentFilter(
-                id=DeploymentFilterId(any_=[await self.deployment_id()])
-            ),
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
             flow_run_filter=flow_run_filter,
             sort=FlowRunSort.EXPECTED_START_TIME_DESC,
             limit=limit,
             offset=offset,
         )
-        return [job_summary(run, *_folder_facts(str(run.id))) for run in runs]
+        return jobs + [job_summary(run, *_folder_facts(run_job_id(run))) for run in runs]
 
-    async def clip_file(self, job_id: str, index: int, kind: str) -> tuple[Path, str]:
-        """(path, file name) of a clip's video, thumbnail, or caption file (srt, vtt);
-        NotFound when gone."""
-        await self.read_run(job_id)
-        folder = job_dir(job_id)
-        manifest = read_manifest(folder)
-        clip = manifest.clip(index) if manifest else None
-        name = None if clip is None else _clip_file_name(clip, kind)
-        if name is None or not (folder / name).exists():
-            if clip is not None and kind in ("srt", "vtt") and not name:
-                raise NotFound(f"Clip {index} of job {job_id} has no captions")
+    async def clip_file(self, job_id: str, index: int, kind: str) -> ClipFile:
+        """A clip's video, thumbnail or caption file (srt, vtt): the local file, or a link to
+        its S3 copy when the job ran on another machine; NotFound when gone."""
+        found = await self.find(job_id)
+        if isinstance(found, JournalEntry):
             raise NotFound(f"Job {job_id} has no clip {index} (or its files expired)")
-        return folder / name, name
+        located = await anyio.to_thread.run_sync(locate_clip, job_id, index, kind, self.settings)
+        if located is None:
+            raise NotFound(f"Job {job_id} has no clip {index} (or its files expired)")
+        return located
 
     # -- ending -------------------------------------------------------------------------------
 
     async def cancel_or_delete(self, job_id: str) -> Deleted:
         """Cancel a queued or running job; delete a finished job's files."""
-        run = await self.read_run(job_id)
+        found = await self.find(job_id)
+        if isinstance(found, JournalEntry):
+            if await self._journal(self.journal.cancel, job_id):
+                await delete_key_block(found.request.get("gemini_key_block"))
+                remove_job_upload(found.request)
+                if stored := stored_upload_source(found.request):
+                    await self._forget_stored_upload(stored)
+                await self._tell_cancelled(job_id, found.request)
+                return Deleted(job_id=job_id, status="cancelled", files_deleted=False)
+            found = await self.find(job_id)  # its run was made meanwhile, or it ended
+            if isinstance(found, JournalEntry):
+                return Deleted(job_id=job_id, status=found.state, files_deleted=False)
+        run = found
         status = job_status(run.state_type, run.state_name)
         if status in TERMINAL:
             request = (run.parameters or {}).get("request") or {}
@@ -285,16 +368,17 @@ class JobService:
         )
         return Deleted(job_id=job_id, status="cancelling", files_deleted=False)
 
+    async def _tell_cancelled(self, job_id: str, request: dict) -> None:
+        """A job cancelled before its run existed ends without a flow hook or a run for the
+        sweep to find: its webhook is told here."""
+        if url := request.get("webhook_url"):
+            folder, why = job_dir(job_id), "Cancelled by the user"
+            await anyio.to_thread.run_sync(tell_job_end, job_id, folder, "cancelled", url, why)
+
     async def _remove_remote(self, job_id: str, upload: str) -> None:
         """Deleting a job deletes its S3 copies too (unless S3_KEEP_AFTER_RETENTION); a storage
         error keeps the local files, so the delete can be tried again."""
         await anyio.to_thread.run_sync(remove_remote_copies, job_id, upload, self.settings)
-
-
-def _clip_file_name(clip: ClipEntry, kind: str) -> str | None:
-    names = {"video": clip.file, "thumbnail": clip.thumbnail, "srt": clip.captions_srt,
-             "vtt": clip.captions_vtt}  # fmt: skip
-    return names[kind]
 
 
 def s3_links(clip: ClipEntry, uploads: Uploads | None, settings: Settings) -> dict[str, str]:
@@ -383,7 +467,8 @@ def job_summary(
     status = job_status(run.state_type, run.state_name)
     request = (run.parameters or {}).get("request") or {}
     return JobSummary(
-        job_id=str(run.id),
+        job_id=run_job_id(run),
+        run_id=str(run.id),
         status=status,
         state=run.state_name,
         name=run.name,
@@ -395,6 +480,51 @@ def job_summary(
         clip_count=0 if expired or manifest is None else len(manifest.clips),
         files_expired=expired,
     )
+
+
+# Journal entries (jobs with no run yet) that each status filter of /api/jobs includes.
+UNDISPATCHED_BY_STATUS: dict[str | None, list] = {
+    None: ["pending", "cancelled", "failed"],
+    "queued": ["pending"],
+    "cancelled": ["cancelled"],
+    "failed": ["failed"],
+    "processing": [],
+    "completed": [],
+}
+_ENTRY_STATUS = {"pending": "queued", "cancelled": "cancelled", "failed": "failed"}
+
+
+def entry_summary(entry: JournalEntry) -> JobSummary:
+    """A job the journal holds and Prefect does not yet: accepted, waiting for its run."""
+    return JobSummary(
+        job_id=entry.job_id,
+        status=_ENTRY_STATUS.get(entry.state, "queued"),
+        state="Accepted" if entry.state == "pending" else entry.state.capitalize(),
+        source=_public_source(entry.request.get("source") or ""),
+        created_at=entry.created_at,
+        updated_at=entry.updated_at,
+        error=entry.error,
+    )
+
+
+def request_fingerprint(request: ClipRequest, upload: Path | None) -> str:
+    """What makes two submissions "the same body" for an Idempotency-Key: the checked options
+    and the URL, or the uploaded file's name and content (not the folder each upload gets)."""
+    digest = hashlib.sha256(
+        json.dumps(
+            request.model_dump(mode="json", exclude={"source", "upload"}), sort_keys=True
+        ).encode()  # fmt: skip
+    )
+    if upload is None:
+        digest.update(b"url\0" + request.source.encode())
+    else:
+        digest.update(b"file\0" + upload.name.encode() + b"\0" + file_sha256(upload).encode())
+    return digest.hexdigest()
+
+
+def _discard(upload: Path | None) -> None:
+    if upload is not None:
+        remove_upload(str(upload))
 
 
 def progress(status: str, manifest: Manifest | None) -> dict:

@@ -100,7 +100,7 @@ async def submit_translation(
     jobs: JobService, job_id: str, index: int, fields: dict, gemini_key: str, elevenlabs_key: str
 ) -> TranslateSubmitted:
     """Check the job and the options, keep the keys in Secret blocks, start the run."""
-    await jobs.read_run(job_id)
+    await jobs.find(job_id)
     folder = job_dir(job_id)
     manifest = read_manifest(folder)
     if manifest is None or manifest.clip(index) is None or is_expired(folder):
@@ -119,7 +119,7 @@ async def submit_translation(
         update={"gemini_key_block": gemini_block, "elevenlabs_key_block": eleven_block}
     )
     try:
-        run_id = await jobs._create_run(TRANSLATE_DEPLOYMENT_PATH, request, "translate")
+        run_id = await jobs.create_run(TRANSLATE_DEPLOYMENT_PATH, request, "translate")
     except BaseException:
         await delete_key_block(gemini_block)
         await delete_key_block(eleven_block)
@@ -157,7 +157,7 @@ def _check(request: TranslateRequest, spoken: str | None, gemini_key: str,
 
 async def version_file(jobs: JobService, job_id: str, index: int, version: int,
                        kind: str) -> tuple:  # fmt: skip
-    await jobs.read_run(job_id)
+    await jobs.find(job_id)
     folder = job_dir(job_id)
     manifest = read_manifest(folder)
     clip = manifest.clip(index) if manifest else None

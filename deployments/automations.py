@@ -1,9 +1,12 @@
-"""Server-side automations that end runs whose process died.
+"""Server-side automations that hand back runs whose process died.
 
 A flow run's process sends a heartbeat event as it starts and then every
-PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds. When a worker is killed with its runs, the
-heartbeats stop and nothing else would ever move the run out of RUNNING; these automations
-mark such a run Crashed so the API reports it failed.
+PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds. When a worker is killed with its runs (the machine
+died, the OOM killer, `kill -9`), the heartbeats stop and nothing else would ever move the run
+out of RUNNING; these automations put such a run back in the queue (Scheduled, named
+"Rescheduled", as a worker that is stopped gracefully does itself: deployments/handback.py),
+so another worker runs it again. A job that keeps taking its worker down stops after
+flows/clip.py MAX_ATTEMPTS runs.
 
 Two, because a process killed in its first second may never deliver its first heartbeat (it
 sits in the events client's buffer): the second arms on the server's own RUNNING event. It is
@@ -15,12 +18,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-ZOMBIE_AUTOMATION = "reelflow: crash clip runs whose worker died"
-ZOMBIE_AUTOMATION_SILENT = "reelflow: crash deployment runs that never sent a heartbeat"
+ZOMBIE_AUTOMATION = "reelflow: hand back runs whose worker died"
+ZOMBIE_AUTOMATION_SILENT = "reelflow: hand back deployment runs that never sent a heartbeat"
+# Earlier versions crashed such runs; a server still holding them must not do both.
+LEGACY_NAMES = (
+    "reelflow: crash clip runs whose worker died",
+    "reelflow: crash deployment runs that never sent a heartbeat",
+)
+HANDED_BACK = "Rescheduled"  # deployments/handback.py uses the same name
 
 HEARTBEAT = "prefect.flow-run.heartbeat"
 EXPECTED_EVENTS = {
     HEARTBEAT,
+    f"prefect.flow-run.{HANDED_BACK}",
     "prefect.flow-run.Completed",
     "prefect.flow-run.Failed",
     "prefect.flow-run.Cancelled",
@@ -40,6 +50,16 @@ async def ensure_zombie_automation(missing_heartbeat_s: int) -> None:
             ResourceSpecification({"prefect.resource.role": "deployment"}),
         )
     )
+    await _remove_legacy()
+
+
+async def _remove_legacy() -> None:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        for name in LEGACY_NAMES:
+            for automation in await client.read_automations_by_name(name):
+                await client.delete_automation(automation.id)
 
 
 async def _ensure(wanted) -> None:
@@ -67,7 +87,7 @@ def _definition(automation) -> dict:
 
 
 def _crash_when_silent(name: str, after: str, silent_s: int, related=None):
-    """Crash a flow run when, after `after`, neither a heartbeat nor an end comes in time."""
+    """Hand a flow run back when, after `after`, neither a heartbeat nor an end comes in time."""
     from prefect.automations import Automation
     from prefect.client.schemas.objects import StateType
     from prefect.events.actions import ChangeFlowRunState
@@ -85,8 +105,10 @@ def _crash_when_silent(name: str, after: str, silent_s: int, related=None):
         within=timedelta(seconds=silent_s),
     )
     message = (
-        f"The worker running this job stopped (no heartbeat for {silent_s} s); "
-        "submit the video again"
+        f"Handed back: the worker running this job stopped (no heartbeat for {silent_s} s); "
+        "it runs again"
     )
-    action = ChangeFlowRunState(state=StateType.CRASHED, message=message)
+    action = ChangeFlowRunState(
+        state=StateType.SCHEDULED, name=HANDED_BACK, message=message, force=True
+    )
     return Automation(name=name, trigger=trigger, actions=[action])

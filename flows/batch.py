@@ -50,7 +50,7 @@ from reelflow.batch_input import (
 )
 from reelflow.caching import retry_transient_only
 from reelflow.errors import ReelflowError, SourceUnavailable
-from reelflow.jobs import ClipRequest, is_expired, job_dir
+from reelflow.jobs import ClipRequest, is_expired, job_dir, run_job_id
 from reelflow.manifest import read_manifest
 from reelflow.redact import display_source
 from reelflow.settings import get_settings
@@ -200,7 +200,7 @@ def report_rows(
         else:
             # The earlier job's id and clips; no duration: this batch spent nothing on it.
             run = earlier[job_key(e.request)]
-            row.update(job_id=str(run.id), **_job_fields(run, _request_of(run)))
+            row.update(job_id=run_job_id(run), **_job_fields(run, _request_of(run)))
             row.update(status=SKIPPED, duration_s=None)
         by_row[e.row] = row
     return list(by_row.values())
@@ -236,7 +236,7 @@ def _job_fields(run: FlowRun | None, request: ClipRequest | None) -> dict[str, A
     if run.total_run_time:
         fields["duration_s"] = round(run.total_run_time.total_seconds(), 1)
     if fields["status"] == "completed":
-        manifest = read_manifest(job_dir(str(run.id), request.out_dir if request else None))
+        manifest = read_manifest(job_dir(run_job_id(run), request.out_dir if request else None))
         clips = manifest.clips if manifest else []
         fields["clips"] = len(clips)
         fields["best_score"] = max((c.score for c in clips), default=None)
@@ -293,6 +293,6 @@ def _run_key(run: FlowRun) -> JobKey | None:
 def _clips_on_disk(run: FlowRun) -> bool:
     """A job whose files retention deleted is no longer 'processed': its clips are gone."""
     request = _request_of(run)
-    folder = job_dir(str(run.id), request.out_dir if request else None)
+    folder = job_dir(run_job_id(run), request.out_dir if request else None)
     manifest = read_manifest(folder)
     return manifest is not None and manifest.status == "completed" and not is_expired(folder)

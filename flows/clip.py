@@ -35,7 +35,17 @@ from tasks.publish import clip_entry, place_clip, publish
 from tasks.reframe import reframe
 from tasks.scenes import scenes
 from tasks.transcribe import model_tag, transcribe
-from tasks.upload import start_uploads
+from tasks.upload import start_uploads, wait_for_uploads
+
+# Runs of a job whose worker stopped under it (handed back, then started again elsewhere).
+MAX_ATTEMPTS = 3
+
+
+def _finish_uploads(flow, flow_run, state) -> None:
+    """The job is completed on the server already; its process must not end before its S3
+    upload does. A worker's flow-run process exits when the flow returns: past that, Python
+    refuses the upload thread new threads and atexit hooks, and every file fails."""
+    wait_for_uploads()
 
 
 def _run_name() -> str:
@@ -50,15 +60,16 @@ def _run_name() -> str:
     flow_run_name=_run_name,
     task_runner=ThreadPoolTaskRunner(max_workers=4),
     description="Cut a video into ranked, reframed 9:16 clips with titles and hooks.",
-    on_completion=[delete_key_block_hook, notify_job_hook],
+    on_completion=[delete_key_block_hook, _finish_uploads, notify_job_hook],
     on_failure=[delete_key_block_hook, notify_job_hook],
     on_cancellation=[delete_key_block_hook, notify_job_hook],
     on_crashed=[delete_key_block_hook, notify_job_hook],
 )
 def clip_video(request: ClipRequest):
-    job_id = str(flow_run.id or "local")
+    job_id = request.job_id or str(flow_run.id or "local")
     progress = JobProgress(job_id, job_dir(job_id, request.out_dir), request)
     try:
+        _check_attempts()
         return _run(request, progress)
     except ReelflowError as exc:
         progress.failed(str(exc))
@@ -68,6 +79,17 @@ def clip_video(request: ClipRequest):
         reason = f"Internal error during {progress.stage} ({type(exc).__name__}); see the logs"
         progress.failed(reason)
         return Failed(message=reason)
+
+
+def _check_attempts() -> None:
+    """A run whose worker stopped is handed back and runs again (deployments/serve.py,
+    deployments/automations.py); one that keeps taking its worker down stops here."""
+    attempts = flow_run.run_count or 1
+    if attempts > MAX_ATTEMPTS:
+        raise ReelflowError(
+            f"The job was started {attempts} times and its worker stopped every time; "
+            "it is not tried again (look for what ends the worker: memory, a crash)"
+        )
 
 
 def _run(request: ClipRequest, progress: JobProgress) -> dict:

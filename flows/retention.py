@@ -31,6 +31,7 @@ from reelflow.jobs import (
     is_expired,
     job_dir,
     remove_job_upload,
+    run_job_id,
     stored_upload_source,
 )
 from reelflow.secrets import KEY_BLOCK_FIELDS, delete_key_block, key_block_names
@@ -94,7 +95,7 @@ async def _ended_runs(client, cutoff: datetime, offset: int) -> list[FlowRun]:
 async def _expire(run: FlowRun, request: dict, counts: Counter[str]) -> None:
     """Delete one ended job's files, S3 objects and upload. The upload is the one the job
     recorded (reelflow.jobs.job_upload), never one a URL's text happens to name."""
-    job_id = str(run.id)
+    job_id = run_job_id(run)
     folder = job_dir(job_id)
     if is_expired(folder):
         return

@@ -28,7 +28,7 @@ from prefect.states import Failed
 from pydantic import BaseModel, Field
 
 from flows.names import CLIP_DEPLOYMENT, WEBHOOK_DEPLOYMENT_PATH, WEBHOOK_FLOW
-from reelflow.jobs import job_dir
+from reelflow.jobs import job_dir, run_job_id
 from reelflow.manifest import ManifestError, read_manifest
 from reelflow.posting import now_iso
 from reelflow.redact import redact_url
@@ -145,7 +145,7 @@ def notify_job_hook(flow, flow_run, state) -> None:
     url = request.get("webhook_url") if isinstance(request, dict) else None
     event = _EVENTS.get(str(getattr(state.type, "value", state.type)))
     if url and event:
-        job_id = str(flow_run.id)
+        job_id = request.get("job_id") or str(flow_run.id)
         tell_job_end(job_id, job_dir(job_id, request.get("out_dir")), event, url, state.message)
 
 
@@ -189,7 +189,8 @@ async def tell_missed_job_ends(lookback_s: float) -> int:
         url = request.get("webhook_url") if isinstance(request, dict) else None
         event = _EVENTS.get(str(getattr(run.state_type, "value", run.state_type)))
         if url and event:
-            folder = job_dir(str(run.id), request.get("out_dir"))
+            job_id = run_job_id(run)
+            folder = job_dir(job_id, request.get("out_dir"))
             message = run.state.message if run.state else None
-            told += await asyncio.to_thread(tell_job_end, str(run.id), folder, event, url, message)
+            told += await asyncio.to_thread(tell_job_end, job_id, folder, event, url, message)
     return told

@@ -90,6 +90,20 @@ class Unavailable(ReelflowError):
     permanent = False
 
 
+class QueueFull(ReelflowError):
+    """MAX_QUEUED_JOBS jobs already wait: the client should come back after `retry_after_s`."""
+
+    permanent = False
+
+    def __init__(self, message: str, retry_after_s: int = 30):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class IdempotencyMismatch(ReelflowError):
+    """An Idempotency-Key was used again, within its lifetime, for a different request."""
+
+
 class GeminiError(ReelflowError):
     """Gemini refused the request for a reason a retry would not change."""
 

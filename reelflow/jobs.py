@@ -52,6 +52,11 @@ class ClipRequest(BaseModel):
         description="Set by the API alone: the id of the upload this job reads "
         "(uploads/<id>/), deleted with the job's files.",
     )
+    job_id: str | None = Field(
+        None,
+        description="The job's id when the API accepted it (its folder and S3 keys use it); "
+        "empty: the run's own id.",
+    )
     captions: CaptionsOption = Field(
         None,
         description="Burned-in captions: a preset name (bold, classic, karaoke, pop, "
@@ -105,6 +110,14 @@ class ClipRequest(BaseModel):
         if "://" in src:
             return src.split("://", 1)[1][:80]
         return Path(src).name[:80] or src[:80]
+
+
+def run_job_id(run) -> str:
+    """The job id behind a clip run: the id the API gave when it accepted the job (its run is
+    created later, with an id of its own), else the run's id (batch, UI and older runs)."""
+    request = (getattr(run, "parameters", None) or {}).get("request") or {}
+    job_id = request.get("job_id") if isinstance(request, dict) else None
+    return str(job_id or run.id)
 
 
 def job_dir(job_id: str, out_dir: str | None = None) -> Path:

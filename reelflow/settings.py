@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -98,6 +99,26 @@ class Settings(BaseSettings):
     restyle_concurrency: int = Field(
         2, ge=1, validation_alias="RESTYLE_CONCURRENCY",
         description="Clip re-renders (restyle-clip runs) at once; more wait queued.",
+    )  # fmt: skip
+    max_queued_jobs: int = Field(
+        500, ge=1, validation_alias="MAX_QUEUED_JOBS",
+        description="Jobs that may wait to start; past it POST /api/process answers 429.",
+    )  # fmt: skip
+    worker_concurrency: int | None = Field(
+        None, ge=1, validation_alias="WORKER_CONCURRENCY",
+        description="Flow runs one worker runs at once; unset: room for every job slot, "
+        "every batch and the retention sweep.",
+    )  # fmt: skip
+    worker_nice: int = Field(
+        10, ge=0, le=19, validation_alias="WORKER_NICE",
+        description="CPU priority the worker and its jobs give up (nice): the API and the "
+        "Prefect server on the same machine answer at once while jobs use every core.",
+    )  # fmt: skip
+    db: Literal["sqlite", "postgres"] = Field(
+        "sqlite", validation_alias="REELFLOW_DB",
+        description="The Prefect server's database under `make up`: sqlite (embedded), or "
+        "postgres (a PostgreSQL cluster in <data dir>/postgres started with the stack, unless "
+        "PREFECT_API_DATABASE_CONNECTION_URL names one).",
     )  # fmt: skip
     retention_sweep_seconds: int = Field(
         300, ge=10, validation_alias="RETENTION_SWEEP_SECONDS",

@@ -1,16 +1,25 @@
-"""`make bench`, API part: POST /api/process latency under 50 concurrent submitters, and the
-API's peak memory while a 2 GB upload streams in. Everything runs on 127.0.0.1.
+"""`make bench`, API part: submitting under load while jobs run, stopping, and a 2 GB upload.
 
-The worker is started only to register the deployment and then stopped, so the submitted
-jobs stay queued and no clip work competes with the API for the CPU.
+    python scripts/bench_api.py [--db sqlite|postgres|both] [--no-upload]
+
+Everything runs on 127.0.0.1: `python -m deployments.stack` (what `make up` runs) on free
+ports with its own data dir, and a file server with the sample video. Two real jobs run (the
+worker's two job slots busy, the CPU with them) while 50 clients each POST 4 URL jobs at once;
+each answer's job id is asked for at once with GET /api/status. Printed: POST latency (p50,
+p99), the share accepted, the status answers ("queued" at once?), how long the dispatcher took
+to create every run, and how long the stack took to stop on SIGTERM with jobs running (and
+whether anything it started was left). With --db both (the default under `make bench`), once
+on SQLite and once on PostgreSQL. Then the API's peak memory while a 2 GB upload streams in.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import shutil
-import statistics
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -24,75 +33,243 @@ sys.path.insert(0, str(ROOT))
 
 SUBMITTERS = 50
 REQUESTS_EACH = 4
+RUNNING_JOBS = 2
 UPLOAD_BYTES = 2 * 1024**3
 CHUNK = 1024 * 1024
+SAMPLE = ROOT / "tests" / "data" / "sample.mp4"
+JOB = {"provider": "local", "clips": 1, "min_seconds": 15, "max_seconds": 25}
 
 
 def main() -> int:
-    from deployments.stack import loopback_env, running_stack
-
-    home = Path(tempfile.mkdtemp(prefix="reelflow-bench-api-"))
-    # Jobs point at a closed port of 127.0.0.1: the worker is stopped before any runs, and the
-    # API's URL check must not send even a DNS query off this machine.
-    env = loopback_env(home, 5, MAX_FILE_SIZE_MB="2100")
-    try:
-        with running_stack(home, env) as stack:
-            stack.stop_process("worker")
-            asyncio.run(_latency(stack.api_url))
-            if "--no-upload" not in sys.argv:
-                _upload_memory(stack)
-    finally:
-        shutil.rmtree(home, ignore_errors=True)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--no-upload", action="store_true")
+    args = parser.parse_args()
+    for db in ("sqlite", "postgres") if args.db == "both" else (args.db,):
+        _under_load(db)
+    if not args.no_upload:
+        _upload_memory()
     return 0
 
 
-async def _latency(api: str) -> None:
-    body = {"url": "http://127.0.0.1:9/talk.mp4", "provider": "local"}
+def _under_load(db: str) -> None:
+    from deployments.processes import children, start_time
+    from deployments.stack import free_port, loopback_env
+
+    home = Path(tempfile.mkdtemp(prefix="reelflow-bench-api-"))
+    home.chmod(0o711)  # PostgreSQL's user (when run as root) must reach its folder
+    media = home / "media"
+    media.mkdir()
+    (media / "talk.mp4").symlink_to(SAMPLE)
+    ports = (free_port(), free_port())
+    api = f"http://127.0.0.1:{ports[0]}"
+    env = {**os.environ, **loopback_env(home, RUNNING_JOBS, REELFLOW_DB=db)}
+    with _file_server(media) as files:
+        stack = _make_up(home, env, ports)
+        try:
+            began = time.perf_counter()
+            _wait(lambda: _ready(api, stack), 300, "the stack never became ready")
+            print(f"[{db}] make up: ready (API /health 200) {time.perf_counter() - began:.1f} s "
+                  "after start")  # fmt: skip
+            running = [_post(api, {"url": f"{files}/talk.mp4", **JOB}).json()["job_id"]
+                       for _ in range(RUNNING_JOBS)]  # fmt: skip
+            for job_id in running:
+                _wait(lambda j=job_id: _status(api, j) == "processing", 300, "jobs never ran")
+            asyncio.run(_latency(api, db, f"http://127.0.0.1:{_closed_port()}/talk.mp4"))
+            ours = {pid: start_time(pid) for pid in _tree(stack.pid, children)}
+            began = time.perf_counter()
+            stack.send_signal(signal.SIGTERM)
+            code = stack.wait(timeout=120)
+            took = time.perf_counter() - began
+            left = [pid for pid, started in ours.items() if start_time(pid) == started]
+            print(f"[{db}] SIGTERM with {RUNNING_JOBS} jobs running: everything exited in "
+                  f"{took:.1f} s (exit code {code}; {len(ours)} processes, {len(left)} left; "
+                  "target < 30 s, 0 left)")  # fmt: skip
+            for pid in left:
+                print(f"[{db}]   left: {pid} {_command(pid)}")
+        finally:
+            if stack.poll() is None:
+                stack.kill()
+                stack.wait()
+            shutil.rmtree(home, ignore_errors=True)
+
+
+async def _latency(api: str, db: str, url: str) -> None:
+    """50 clients at once, each POSTs 4 jobs, asking for each job's status as soon as it has
+    its id. The jobs' URLs are a closed port: they fail at once when they run, after the two
+    real jobs free their slots."""
+    posts: list[float] = []
+    statuses: list[float] = []
+    answers: dict[str, int] = {}
+    queued: dict[str, int] = {}
+    ids: list[str] = []
     headers = {"X-Gemini-Key": "bench-key"}
-    times: list[float] = []
-    limits = httpx.Limits(max_connections=SUBMITTERS)
-    async with httpx.AsyncClient(base_url=api, timeout=60, limits=limits) as client:
+    limits = httpx.Limits(max_connections=2 * SUBMITTERS)
+    async with httpx.AsyncClient(base_url=api, timeout=120, limits=limits) as client:
 
         async def submitter() -> None:
             for _ in range(REQUESTS_EACH):
                 began = time.perf_counter()
-                r = await client.post("/api/process", json=body, headers=headers)
-                times.append(time.perf_counter() - began)
-                r.raise_for_status()
+                r = await client.post("/api/process", json={"url": url, **JOB}, headers=headers)
+                posts.append(time.perf_counter() - began)
+                answers[str(r.status_code)] = answers.get(str(r.status_code), 0) + 1
+                if r.status_code != 200:
+                    continue
+                ids.append(r.json()["job_id"])
+                began = time.perf_counter()
+                s = await client.get(f"/api/status/{ids[-1]}")
+                statuses.append(time.perf_counter() - began)
+                said = s.json().get("status", str(s.status_code))
+                queued[said] = queued.get(said, 0) + 1
 
         began = time.perf_counter()
         await asyncio.gather(*(submitter() for _ in range(SUBMITTERS)))
         wall = time.perf_counter() - began
-    times.sort()
-    p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-    print(f"POST /api/process, {SUBMITTERS} concurrent submitters, {len(times)} requests: "
-          f"p50 {1000 * statistics.median(times):.0f} ms, p99 {1000 * p99:.0f} ms, "
-          f"{len(times) / wall:.0f} req/s")  # fmt: skip
+        dispatched = await _all_dispatched(client, ids, began)
+    total = SUBMITTERS * REQUESTS_EACH
+    print(
+        f"[{db}] POST /api/process, {SUBMITTERS} concurrent submitters, {total} requests, "
+        f"{RUNNING_JOBS} jobs running: p50 {_ms(posts, 0.5)} ms, p99 {_ms(posts, 0.99)} ms, "
+        f"max {_ms(posts, 1.0)} ms, {total / wall:.0f} req/s; accepted "
+        f"{100 * answers.get('200', 0) / total:.0f}% {answers} (target p99 < 100 ms, 100%)"
+    )
+    print(
+        f"[{db}] GET /api/status right after each answer: {queued} "
+        f"(p50 {_ms(statuses, 0.5)} ms, p99 {_ms(statuses, 0.99)} ms)"
+    )
+    print(f"[{db}] runs created for all {len(ids)} accepted jobs {dispatched:.1f} s after the "
+          "first POST (the dispatcher, in the background)")  # fmt: skip
 
 
-def _upload_memory(stack) -> None:
-    pid = stack.processes["api"].pid
-    before = _rss_mb(pid)
-    peak = [before]
-    done = threading.Event()
+async def _all_dispatched(client: httpx.AsyncClient, ids: list[str], began: float) -> float:
+    waiting = set(ids)
+    deadline = time.monotonic() + 600
+    while waiting and time.monotonic() < deadline:
+        for job_id in list(waiting):
+            if (await client.get(f"/api/status/{job_id}")).json().get("run_id"):
+                waiting.discard(job_id)
+        await asyncio.sleep(0.5)
+    return time.perf_counter() - began if not waiting else float("nan")
 
-    def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss_mb(pid))
-            time.sleep(0.05)
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    began = time.perf_counter()
-    r = httpx.post(f"{stack.api_url}/api/process", content=_form(), timeout=600, headers={
-        "X-Gemini-Key": "bench-key", "Content-Type": "multipart/form-data; boundary=benchb",
-        "Content-Length": str(_form_length())})  # fmt: skip
-    elapsed = time.perf_counter() - began
-    done.set()
-    sampler.join()
+def _upload_memory() -> None:
+    """The API's memory while a 2 GB upload streams in (worker stopped: nothing else runs)."""
+    from deployments.stack import loopback_env, running_stack
+
+    home = Path(tempfile.mkdtemp(prefix="reelflow-bench-upload-"))
+    env = loopback_env(home, 5, MAX_FILE_SIZE_MB="2100")
+    try:
+        with running_stack(home, env) as stack:
+            stack.stop_process("worker")
+            pid = stack.processes["api"].pid
+            before = _rss_mb(pid)
+            peak = [before]
+            done = threading.Event()
+
+            def sample() -> None:
+                while not done.is_set():
+                    peak[0] = max(peak[0], _rss_mb(pid))
+                    time.sleep(0.05)
+
+            sampler = threading.Thread(target=sample, daemon=True)
+            sampler.start()
+            began = time.perf_counter()
+            r = httpx.post(f"{stack.api_url}/api/process", content=_form(), timeout=600, headers={
+                "X-Gemini-Key": "bench-key", "Content-Type": "multipart/form-data; boundary=benchb",
+                "Content-Length": str(_form_length())})  # fmt: skip
+            elapsed = time.perf_counter() - began
+            done.set()
+            sampler.join()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
     print(f"2 GB upload: HTTP {r.status_code} in {elapsed:.1f} s "
           f"({UPLOAD_BYTES / 1024**2 / elapsed:.0f} MB/s); API memory {before:.0f} MB before, "
           f"peak {peak[0]:.0f} MB, growth {peak[0] - before:.0f} MB (target < 50 MB)")  # fmt: skip
+
+
+def _make_up(home: Path, env: dict, ports: tuple[int, int]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "deployments.stack", "--api-port", str(ports[0]),
+         "--prefect-port", str(ports[1]), "--logs", str(home / "logs")],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _file_server(folder: Path):
+    from contextlib import contextmanager
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    @contextmanager
+    def serving():
+        server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(folder)))
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    return serving()
+
+
+def _ready(api: str, stack: subprocess.Popen) -> bool:
+    if stack.poll() is not None:
+        raise RuntimeError(f"make up exited with code {stack.returncode}")
+    try:
+        return httpx.get(f"{api}/health", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _post(api: str, body: dict) -> httpx.Response:
+    return httpx.post(f"{api}/api/process", json=body, headers={"X-Gemini-Key": "k"}, timeout=60)
+
+
+def _status(api: str, job_id: str) -> str:
+    return httpx.get(f"{api}/api/status/{job_id}", timeout=60).json()["status"]
+
+
+def _wait(predicate, timeout_s: float, message: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise RuntimeError(message)
+        time.sleep(0.5)
+
+
+def _tree(pid: int, children) -> list[int]:
+    found, todo = [], children(pid)
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo += children(child)
+    return found
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    except OSError:
+        return "(gone)"
+
+
+def _closed_port() -> int:
+    from deployments.stack import free_port
+
+    return free_port()  # nothing listens there once the probe socket is closed
+
+
+def _ms(times: list[float], q: float) -> str:
+    if not times:
+        return "-"
+    ordered = sorted(times)
+    return f"{1000 * ordered[min(len(ordered) - 1, int(len(ordered) * q))]:.0f}"
 
 
 _HEAD = (b'--benchb\r\nContent-Disposition: form-data; name="provider"\r\n\r\nlocal\r\n'

@@ -4,6 +4,7 @@ with the deployments registered as the worker would, but no worker: runs stay qu
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -45,8 +46,29 @@ def remove_deployment(path: str = CLIP_DEPLOYMENT_PATH) -> None:
     asyncio.run(remove())
 
 
-def read_run_parameters(job_id: str) -> dict:
+def read_run_parameters(run_id: str) -> dict:
     from prefect.client.orchestration import get_client
 
     with get_client(sync_client=True) as client:
-        return client.read_flow_run(job_id).parameters
+        return client.read_flow_run(run_id).parameters
+
+
+def wait_for_run_id(api, job_id: str, timeout_s: float = 60, headers: dict | None = None) -> str:
+    """The run the API's dispatcher made for an accepted job (it comes a moment later)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        run_id = api.get(f"/api/status/{job_id}", headers=headers).json().get("run_id")
+        if run_id:
+            return run_id
+        time.sleep(0.2)
+    raise AssertionError(f"no run was created for job {job_id} in {timeout_s:.0f} s")
+
+
+def runs_for_job(job_id: str) -> list:
+    """Every flow run made for a job (the dispatcher uses the job id as idempotency key)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempotencyKey
+
+    key = FlowRunFilter(idempotency_key=FlowRunFilterIdempotencyKey(any_=[job_id]))
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(flow_run_filter=key)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from deployments.stack import free_port, loopback_env, running_stack
 
-__all__ = ["free_port", "running_stack", "stack_env", "static_server"]
+__all__ = ["free_port", "needs_postgres", "running_stack", "stack_env", "static_server"]
 
 stack_env = loopback_env
 
@@ -32,3 +32,15 @@ def static_server(folder: Path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def needs_postgres() -> None:
+    """Skip when this machine has no PostgreSQL server programs (CI installs Debian's)."""
+    import pytest
+
+    from deployments.postgres import PostgresUnavailable, binaries
+
+    try:
+        binaries()
+    except PostgresUnavailable as exc:
+        pytest.skip(str(exc))

@@ -176,27 +176,46 @@ def test_cancel_running_job(api, stack):
     assert "error was encountered while running hook" not in worker_log
 
 
-def test_killed_worker_ends_the_job(api, stack):
-    """A killed worker's job ends as failed. So does a run whose worker died before its first
-    heartbeat reached the server (stood in for by a run set RUNNING with no process behind
-    it), while a running flow run of no deployment, which need not send heartbeats (a CLI run
-    against this server), is left alone. One wait covers all three."""
+def test_killed_worker_hands_the_job_back(api, stack):
+    """A killed worker's job (kill -9, the machine gone: its heartbeats stop) is handed back
+    and runs again on the next worker, here the same one restarted. So is a run whose worker
+    died before its first heartbeat reached the server (stood in for by a run set RUNNING with
+    no process behind it), while a running flow run of no deployment, which need not send
+    heartbeats (a CLI run against this server), is left alone. One wait covers all three."""
     r = submit(api, json_body={"url": f"{stack.files_url}/long.mp4", "provider": "local"})
     job_id = r.json()["job_id"]
-    wait_for(api, job_id, statuses=("processing",), timeout=120)
+    run_id = wait_for(api, job_id, statuses=("processing",), timeout=120)["run_id"]
     silent_id, bystander_id = _with_stack_client(stack, lambda: _running_without_process(stack))
     stack.stop_process("worker", sig=9)
-    stack.kill_flow_runs(job_id)
+    assert stack.kill_flow_runs(run_id) == 1, "the killed worker's run was not found"
     try:
-        body = wait_for(api, job_id, timeout=180)
+        for run in (run_id, silent_id):
+            _wait_until(stack, run, lambda s: s.name == "Rescheduled", timeout=180)
     finally:
         stack.start_worker()
         stack.wait_for_deployment(60)
-    assert body["status"] == "failed"
-    assert "worker" in body["error"]
-    body = wait_for(api, silent_id, statuses=("failed",), timeout=60)
-    assert "worker" in body["error"]
+    state = _wait_until(stack, run_id, lambda s: s.is_running(), timeout=120)
+    assert _with_stack_client(stack, lambda: _run(run_id)).run_count == 2
+    assert wait_for(api, job_id, statuses=("processing",))["error"] is None
+    assert api.delete(f"/api/jobs/{job_id}").status_code == 200, state
     assert _with_stack_client(stack, lambda: _state(bystander_id)).is_running()
+
+
+def _wait_until(stack, run_id: str, predicate, timeout: float):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = _with_stack_client(stack, lambda: _state(run_id))
+        if predicate(state):
+            return state
+        time.sleep(1)
+    raise AssertionError(f"run {run_id} still {state.name} after {timeout} s")
+
+
+def _run(run_id: str):
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return client.read_flow_run(run_id)
 
 
 def _running_without_process(stack) -> tuple[str, str]:

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.helpers.api import api_client, register_deployments
+from tests.helpers.api import api_client, register_deployments, wait_for_run_id
 
 KEY = "AIzaSy-TEST-KEY-bodies"
 URL = "http://127.0.0.1:9/talk.mp4"
@@ -137,6 +137,7 @@ def test_a_range_of_100k_digits_is_416(api):
     r = api.post("/api/process", json={"url": URL, "provider": "local"},
                  headers={"X-Gemini-Key": KEY})  # fmt: skip
     job_id = r.json()["job_id"]
+    wait_for_run_id(api, job_id)
     folder = job_dir(job_id)
     clip = ClipEntry(index=1, start=0, end=20, duration=20, file="clip_01.mp4",
                      thumbnail="clip_01.jpg")  # fmt: skip

@@ -163,11 +163,14 @@ def test_the_api_keeps_to_its_document(api_schema, finished_job, loopback_only, 
         if "{index}" in path and mode is GenerationMode.POSITIVE:
             known["index"] = 1
         strategies.append(operation.as_strategy(generation_mode=mode, path_parameters=known))
+    checks = CHECKS
+    if path == "/health":  # readiness is a documented 503 here: no worker polls in this test
+        checks = [check for check in CHECKS if check is not not_a_server_error]
     for strategy in strategies:
-        _fuzz(strategy, len(strategies), loopback_only)
+        _fuzz(strategy, len(strategies), loopback_only, checks)
 
 
-def _fuzz(strategy, shares: int, loopback_only: list[str]) -> None:
+def _fuzz(strategy, shares: int, loopback_only: list[str], checks: list) -> None:
     @settings(
         max_examples=max(1, FUZZ_EXAMPLES // shares),
         deadline=None,
@@ -178,7 +181,7 @@ def _fuzz(strategy, shares: int, loopback_only: list[str]) -> None:
     )
     @given(case=strategy)
     def fuzz(case) -> None:
-        case.call_and_validate(checks=CHECKS)
+        case.call_and_validate(checks=checks)
         assert not loopback_only, loopback_only
 
     fuzz()

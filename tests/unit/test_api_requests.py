@@ -8,7 +8,12 @@ import uuid
 
 import pytest
 
-from tests.helpers.api import api_client, read_run_parameters, register_deployments
+from tests.helpers.api import (
+    api_client,
+    read_run_parameters,
+    register_deployments,
+    wait_for_run_id,
+)
 
 KEY = "AIzaSy-TEST-KEY-in-process"
 GOOD = {"url": "http://127.0.0.1:9/talk.mp4", "provider": "local"}
@@ -130,8 +135,12 @@ def test_a_submission_is_queued_and_reads_back(api):
     r = submit(api, json_body={**GOOD, "clips": 2, "captions": "pop"})
     assert r.status_code == 200 and r.json()["status"] == "queued"
     job_id = r.json()["job_id"]
-    request = read_run_parameters(job_id)["request"]
+    status = api.get(f"/api/status/{job_id}").json()
+    assert (status["job_id"], status["status"]) == (job_id, "queued")
+    run_id = wait_for_run_id(api, job_id)
+    request = read_run_parameters(run_id)["request"]
     assert (request["clips"], request["captions"]["preset"]) == (2, "pop")
+    assert request["job_id"] == job_id, "the run carries the job's id"
     assert request["gemini_key_block"] is None, "a local job keeps no key"
     status = api.get(f"/api/status/{job_id}").json()
     assert (status["status"], status["stage"], status["progress"]) == ("queued", "queued", 0)
@@ -155,7 +164,9 @@ def test_a_url_query_string_is_never_shown(api):
     assert status.json()["source"] == "http://127.0.0.1:9/talk.mp4?…"
     for text in (status.text, listed):
         assert "SECRET" not in text
-    assert read_run_parameters(job_id)["request"]["source"] == url, "the job still gets it all"
+    assert read_run_parameters(wait_for_run_id(api, job_id))["request"]["source"] == url, (
+        "the job still gets it all"
+    )
 
 
 def test_a_url_with_a_password_is_400_and_not_echoed(api):

@@ -8,7 +8,12 @@ import pytest
 
 from reelflow.jobs import job_dir
 from reelflow.manifest import ClipEntry, ClipVersion, LanguageRecord, Manifest, write_manifest
-from tests.helpers.api import api_client, read_run_parameters, register_deployments
+from tests.helpers.api import (
+    api_client,
+    read_run_parameters,
+    register_deployments,
+    wait_for_run_id,
+)
 
 KEY = "AIzaSy-TEST-KEY-translate"
 GOOD = {"url": "http://127.0.0.1:9/talk.mp4", "provider": "local"}
@@ -35,6 +40,7 @@ def _job(api, status="completed", **body) -> str:
     r = api.post("/api/process", json={**GOOD, **body}, headers={"X-Gemini-Key": KEY})
     assert r.status_code == 200, r.text
     job_id = r.json()["job_id"]
+    wait_for_run_id(api, job_id)  # read back from its run, not the journal
     clip = ClipEntry(index=1, start=0, end=20, duration=20, file="clip_01.mp4",
                      thumbnail="clip_01.jpg")  # fmt: skip
     write_manifest(job_dir(job_id), Manifest(job_id=job_id, status=status, clips=[clip],
@@ -44,7 +50,7 @@ def _job(api, status="completed", **body) -> str:
 
 def test_language_and_translate_are_job_options(api):
     job_id = _job(api, language="es", translate=["de", "fr"])
-    request = read_run_parameters(job_id)["request"]
+    request = read_run_parameters(wait_for_run_id(api, job_id))["request"]
     assert (request["language"], request["translate"]) == ("es", ["de", "fr"])
     r = api.post("/api/process", json={**GOOD, "language": "elvish"},
                  headers={"X-Gemini-Key": KEY})  # fmt: skip

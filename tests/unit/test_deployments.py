@@ -44,3 +44,19 @@ def test_the_worker_takes_its_limits_from_settings():
     assert built["restyle-clip"].concurrency_limit == 4
     (schedule,) = built["retention"].schedules
     assert schedule.schedule.interval.total_seconds() == 120
+
+
+def test_prefect_yaml_has_a_process_pool_and_a_docker_example():
+    definitions = yaml.safe_load(prefect_yaml())
+    pools = definitions["definitions"]["work_pools"]
+    assert pools["reelflow_pool"]["name"] == "reelflow"
+    docker = pools["docker_pool"]
+    assert docker["name"] == "reelflow-docker" and docker["job_variables"]["image"]
+    # Containers share nothing but the server and S3: their data dir is a volume of their own.
+    assert docker["job_variables"]["env"]["REELFLOW_DATA_DIR"] == "/data"
+    assert all(d["work_pool"]["name"] == "reelflow" for d in definitions["deployments"])
+
+
+def test_a_worker_can_be_limited_on_its_own():
+    assert Settings(WORKER_CONCURRENCY=1).worker_concurrency == 1
+    assert Settings().worker_concurrency is None  # the default: room for every slot

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.api import api_client, read_run_parameters, register_deployments
+from tests.helpers.api import (
+    api_client,
+    read_run_parameters,
+    register_deployments,
+    wait_for_run_id,
+)
 
 KEY = "AIzaSy-TEST-KEY-uploads"
 
@@ -39,7 +44,8 @@ def upload(api, name: str = "talk.mp4") -> tuple[str, Path]:
                  data={"provider": "local"}, headers={"X-Gemini-Key": KEY})  # fmt: skip
     assert r.status_code == 200, r.text
     job_id = r.json()["job_id"]
-    return job_id, Path(read_run_parameters(job_id)["request"]["source"])
+    run_id = wait_for_run_id(api, job_id)
+    return job_id, Path(read_run_parameters(run_id)["request"]["source"])
 
 
 def traversal_url(target: Path) -> str:
@@ -55,13 +61,13 @@ def url_job(api, url: str) -> str:
     return r.json()["job_id"]
 
 
-def end_run(job_id: str, state: str = "COMPLETED") -> None:
+def end_run(api, job_id: str, state: str = "COMPLETED") -> None:
     from prefect.client.orchestration import get_client
     from prefect.states import Cancelled, Completed, Crashed
 
     make = {"COMPLETED": Completed, "CANCELLED": Cancelled, "CRASHED": Crashed}[state]
     with get_client(sync_client=True) as client:
-        client.set_flow_run_state(job_id, make(), force=True)
+        client.set_flow_run_state(wait_for_run_id(api, job_id), make(), force=True)
 
 
 def job_folder(job_id: str) -> Path:
@@ -76,24 +82,27 @@ def job_folder(job_id: str) -> Path:
 
 def test_the_api_records_the_upload_and_only_for_uploads(api):
     job_id, video = upload(api)
-    request = read_run_parameters(job_id)["request"]
+    request = read_run_parameters(wait_for_run_id(api, job_id))["request"]
     assert request["upload"] == video.parent.name and len(request["upload"]) == 32
-    url_request = read_run_parameters(url_job(api, "http://127.0.0.1:9/v.mp4"))["request"]
+    url_request = read_run_parameters(
+        wait_for_run_id(api, url_job(api, "http://127.0.0.1:9/v.mp4"))
+    )["request"]
     assert url_request["upload"] is None
     r = api.post("/api/process", json={"url": "http://127.0.0.1:9/v.mp4", "upload": "0" * 32},
                  headers={"X-Gemini-Key": KEY})  # fmt: skip
-    assert read_run_parameters(r.json()["job_id"])["request"]["upload"] is None, "a client set it"
+    run_id = wait_for_run_id(api, r.json()["job_id"])
+    assert read_run_parameters(run_id)["request"]["upload"] is None, "a client set it"
 
 
 def test_delete_of_a_url_job_leaves_other_uploads_alone(api):
     victim, video = upload(api)
     attacker = url_job(api, traversal_url(video))
-    end_run(attacker)
+    end_run(api, attacker)
     r = api.delete(f"/api/jobs/{attacker}")
     assert r.status_code == 200 and r.json()["status"] == "completed", r.text
     assert video.exists(), "deleting a URL job deleted another job's upload"
 
-    end_run(victim)
+    end_run(api, victim)
     assert api.delete(f"/api/jobs/{victim}").status_code == 200
     assert not video.parent.exists(), "a finished upload job keeps its upload after DELETE"
 
@@ -108,8 +117,8 @@ def test_retention_removes_recorded_uploads_only(api, data_dir):
     never_started, cancelled_video = upload(api, "cancelled.mp4")
     for job in (attacker, done):
         job_folder(job)
-        end_run(job)
-    end_run(never_started, "CANCELLED")  # no folder: it never ran
+        end_run(api, job)
+    end_run(api, never_started, "CANCELLED")  # no folder: it never ran
 
     result = asyncio.run(cleanup_expired_jobs(retention_seconds=0))
     assert result["expired"] >= 2
@@ -148,7 +157,7 @@ def test_retention_covers_restyle_runs_and_their_key_blocks(api, data_dir):
     crashed_block, live_block = asyncio.run(save_key_block("k1")), asyncio.run(save_key_block("k2"))
     crashed, live = asyncio.run(restyle_run(crashed_block)), asyncio.run(restyle_run(live_block))
     folder = job_folder(crashed)
-    end_run(crashed, "CRASHED")
+    end_run(api, crashed, "CRASHED")
     assert {crashed_block, live_block} <= asyncio.run(blocks())
 
     result = asyncio.run(cleanup_expired_jobs(retention_seconds=0))
@@ -158,7 +167,7 @@ def test_retention_covers_restyle_runs_and_their_key_blocks(api, data_dir):
     assert live_block in left, "the key of a queued restyle run was deleted"
     assert is_expired(folder), "a restyle run's folder was not expired"
     assert api.get(f"/api/status/{crashed}").json()["files_expired"] is True
-    end_run(live, "CANCELLED")
+    end_run(api, live, "CANCELLED")
 
 
 def test_job_upload_decides_from_the_record(data_dir):

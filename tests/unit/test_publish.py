@@ -11,7 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from reelflow.secrets import POST_KEY_BLOCK_PREFIX, load_secret_block
-from tests.helpers.api import api_client, read_run_parameters, register_deployments
+from tests.helpers.api import (
+    api_client,
+    read_run_parameters,
+    register_deployments,
+    wait_for_run_id,
+)
 from tests.helpers.media import make_media
 from tests.helpers.upload_post_server import UploadPostStandIn
 from tests.helpers.webhook_receiver import WebhookReceiver
@@ -58,6 +63,7 @@ def finished_job(api, clip_file, status="completed", webhook_url=None) -> str:
 
     body = {"url": "http://127.0.0.1:9/talk.mp4", "provider": "local"}
     job_id = api.post("/api/process", json=body, headers=GEMINI).json()["job_id"]
+    wait_for_run_id(api, job_id)  # a job the API reads back from its run, not its journal
     link_or_copy(clip_file, job_dir(job_id) / "clip_01.mp4")
     clip = ClipEntry(
         index=1, start=10, end=30, duration=20, file="clip_01.mp4", thumbnail="clip_01.jpg",

@@ -14,7 +14,7 @@ import pytest
 
 from api.sessions import COOKIE, csrf_token, csrf_valid, new_session, session_valid
 from reelflow.manifest import ClipEntry, Manifest, VideoSummary, write_manifest
-from tests.helpers.api import api_client, register_deployments
+from tests.helpers.api import api_client, register_deployments, wait_for_run_id
 
 TOKEN = "web-test-token-5b1e-0123456789abcdef"
 KEY = "AIzaSy-TEST-KEY-web"
@@ -62,6 +62,8 @@ def login(client) -> str:
 def submit(client, headers=None) -> str:
     r = client.post("/api/process", json=GOOD, headers={"X-Gemini-Key": KEY, **(headers or {})})
     assert r.status_code == 200, r.text
+    # Read back from its run, not the journal.
+    wait_for_run_id(client, r.json()["job_id"], headers=headers)
     return r.json()["job_id"]
 
 

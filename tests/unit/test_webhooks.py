@@ -211,7 +211,7 @@ def test_a_job_cancelled_while_queued_is_told_by_the_sweep(hooks_env, deployment
     import asyncio
 
     from flows.webhooks import tell_missed_job_ends
-    from tests.helpers.api import api_client, read_run_parameters
+    from tests.helpers.api import api_client, read_run_parameters, wait_for_run_id
 
     body = {"url": "http://127.0.0.1:9/talk.mp4", "provider": "local"}
     with WebhookReceiver(SECRET) as receiver, api_client() as api:
@@ -221,7 +221,8 @@ def test_a_job_cancelled_while_queued_is_told_by_the_sweep(hooks_env, deployment
         assert bad.status_code == 400 and "webhook_url" in bad.json()["detail"]
         r = api.post("/api/process", json={**body, "webhook_url": receiver.url}, headers=headers)
         job_id = r.json()["job_id"]
-        assert read_run_parameters(job_id)["request"]["webhook_url"] == receiver.url
+        run_id = wait_for_run_id(api, job_id)
+        assert read_run_parameters(run_id)["request"]["webhook_url"] == receiver.url
         assert api.delete(f"/api/jobs/{job_id}").json()["status"] == "cancelled"
         assert asyncio.run(tell_missed_job_ends(600)) >= 1
         assert asyncio.run(tell_missed_job_ends(600)) == 0, "each end is told once"
@@ -229,6 +230,28 @@ def test_a_job_cancelled_while_queued_is_told_by_the_sweep(hooks_env, deployment
         (got,) = receiver.received
     assert state.is_completed() and got.signature_ok
     assert (got.event, got.body["status"], got.body["job_id"]) == ("cancelled", "cancelled", job_id)
+
+
+def test_a_job_cancelled_before_its_run_exists_is_told_at_once(hooks_env, deployments):
+    """Without the clip deployment the job stays in the API's journal; cancelling it there
+    tells its webhook straight away (no run, so neither a hook nor the sweep would)."""
+    from tests.helpers.api import api_client, register_deployments, remove_deployment
+
+    remove_deployment()
+    try:
+        with WebhookReceiver(SECRET) as receiver, api_client() as api:
+            body = {"url": "http://127.0.0.1:9/talk.mp4", "provider": "local",
+                    "webhook_url": receiver.url}  # fmt: skip
+            job_id = api.post("/api/process", json=body,
+                              headers={"X-Gemini-Key": "AIzaSy-TEST"}).json()["job_id"]  # fmt: skip
+            assert api.get(f"/api/status/{job_id}").json()["run_id"] in (None, "")
+            assert api.delete(f"/api/jobs/{job_id}").json()["status"] == "cancelled"
+            _, state = run_next_attempt(job_id, set())
+            (got,) = receiver.received
+    finally:
+        register_deployments()
+    assert state.is_completed() and got.signature_ok
+    assert (got.event, got.body["job_id"]) == ("cancelled", job_id)
 
 
 def test_the_readme_snippet_verifies_a_real_delivery(hooks_env):

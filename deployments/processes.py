@@ -1,0 +1,112 @@
+"""Knowing which processes are ours: a process's children and the flow runs among them.
+
+The worker starts each flow run as a child in a process group of its own (so cancelling a run
+stops its ffmpeg too). Those groups escape a signal sent to the worker's group, and a killed
+worker leaves its runs behind, reparented to init. So whoever starts a worker watches its
+children while it can still see them (`ChildWatch`), and stops exactly those later, matched by
+pid and start time, never by looking for processes that merely resemble ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from pathlib import Path
+
+RUN_ID_VARIABLE = b"PREFECT__FLOW_RUN_ID="
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of `pid` (all its threads'), from /proc."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def start_time(pid: int) -> int | None:
+    """Clock ticks after boot when `pid` started: with the pid, it names one process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def flow_run_of(pid: int) -> str | None:
+    """The flow run a child of ours is running: the runner puts it in the child's environment."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for entry in environ:
+        if entry.startswith(RUN_ID_VARIABLE):
+            return entry[len(RUN_ID_VARIABLE) :].decode()
+    return None
+
+
+def kill_group(pid: int, started: int | None, sig: int = signal.SIGKILL) -> bool:
+    """Kill the process `pid` that started at `started` and its process group; False when it
+    is gone (or the pid now names another process)."""
+    if started is None or start_time(pid) != started:
+        return False
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class ChildWatch:
+    """Remembers every child a process starts, by pid and start time, with its flow run id.
+
+    A thread looks every quarter second; a flow run lives for seconds to hours, and
+    `scan()` runs once more just before the parent is stopped."""
+
+    def __init__(self, pid: int, every_s: float = 0.25):
+        self.pid = pid
+        self.seen: dict[int, tuple[int, str | None]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(every_s,), daemon=True)
+        self._thread.start()
+
+    def scan(self) -> None:
+        for child in children(self.pid):
+            started = start_time(child)
+            with self._lock:
+                known = self.seen.get(child)
+            # A child seen between fork and exec has no run id yet: look again next time.
+            if started is None or (known and known[0] == started and known[1] is not None):
+                continue
+            with self._lock:
+                self.seen[child] = (started, flow_run_of(child))
+
+    def kill_children(self, flow_run_id: str | None = None) -> int:
+        """SIGKILL the flow-run children seen (or the one running `flow_run_id`) that still
+        live, with their process groups; how many were killed."""
+        with self._lock:
+            seen = list(self.seen.items())
+        killed = 0
+        for pid, (started, run_id) in seen:
+            if run_id is None or (flow_run_id is not None and run_id != flow_run_id):
+                continue
+            killed += kill_group(pid, started)
+        return killed
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+    def _watch(self, every_s: float) -> None:
+        while not self._stop.wait(every_s):
+            self.scan()
+            if start_time(self.pid) is None:  # the parent is gone: nothing new will come
+                return

@@ -1,0 +1,141 @@
+"""`make up` (python -m deployments.stack) stopped by SIGTERM, as systemd, Docker and Kubernetes
+stop it: every process it started exits (flow runs and their ffmpeg included), the running job
+is handed back rather than lost, and the next start on the same ports and data finishes it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from deployments.processes import children, start_time
+from deployments.stack import ROOT, free_port
+from tests.helpers.media import SAMPLE
+from tests.helpers.servers import stack_env, static_server
+
+pytestmark = pytest.mark.slow
+
+JOB = {"provider": "local", "clips": 1, "min_seconds": 15, "max_seconds": 25}
+
+
+def test_sigterm_stops_everything_and_hands_the_job_back(tmp_path):
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "long.mp4").symlink_to(SAMPLE)
+    ports = (free_port(), free_port())
+    with static_server(media) as files_url:
+        env = {**os.environ, **stack_env(tmp_path, 2)}
+        stack = _make_up(tmp_path, env, ports)
+        try:
+            api = f"http://127.0.0.1:{ports[0]}"
+            _wait_ready(stack, api)
+            r = httpx.post(f"{api}/api/process", json={"url": f"{files_url}/long.mp4", **JOB},
+                           headers={"X-Gemini-Key": "k"}, timeout=30)  # fmt: skip
+            job_id = r.json()["job_id"]
+            _wait_status(api, job_id, ("processing",))
+            _wait_for(lambda: _has_ffmpeg(stack.pid), "the job never ran ffmpeg")
+            ours = _descendants(stack.pid)
+            assert len(ours) >= 5, ours  # server, worker, API, the run, its ffmpeg
+
+            stack.send_signal(signal.SIGTERM)
+            assert stack.wait(timeout=90) == 0
+            left = [pid for pid, started in ours.items() if start_time(pid) == started]
+            assert not left, f"left running after SIGTERM: {_commands(left)}"
+            assert _free(ports[0]) and _free(ports[1])
+
+            stack = _make_up(tmp_path, env, ports)  # the same ports are free again
+            _wait_ready(stack, api)
+            body = _wait_status(api, job_id, ("completed", "failed", "cancelled"), 600)
+            assert body["status"] == "completed", body
+            assert _run_count(ports[1], body["run_id"]) == 2, "it ran again, once"
+        finally:
+            if stack.poll() is None:
+                stack.send_signal(signal.SIGTERM)
+                stack.wait(timeout=90)
+
+
+def _make_up(home: Path, env: dict, ports: tuple[int, int]) -> subprocess.Popen:
+    log = (home / "stack.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "deployments.stack", "--api-port", str(ports[0]),
+         "--prefect-port", str(ports[1]), "--logs", str(home / "logs")],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def _wait_ready(stack: subprocess.Popen, api: str) -> None:
+    def ready() -> bool:
+        assert stack.poll() is None, "make up exited while starting"
+        try:
+            return httpx.get(f"{api}/health", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    _wait_for(ready, "the stack never became ready", 240)
+
+
+def _wait_status(api: str, job_id: str, statuses, timeout_s: float = 180) -> dict:
+    body: dict = {}
+
+    def reached() -> bool:
+        nonlocal body
+        body = httpx.get(f"{api}/api/status/{job_id}", timeout=30).json()
+        return body["status"] in statuses
+
+    _wait_for(reached, f"job {job_id} never reached {statuses}: {body}", timeout_s)
+    return body
+
+
+def _wait_for(predicate, message: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.5)
+
+
+def _descendants(pid: int) -> dict[int, int]:
+    """Every process under `pid` (its flow runs keep their parent while the worker lives)."""
+    found, todo = {}, children(pid)
+    while todo:
+        child = todo.pop()
+        if (started := start_time(child)) is not None:
+            found[child] = started
+            todo += children(child)
+    return found
+
+
+def _has_ffmpeg(pid: int) -> bool:
+    return any("ffmpeg" in _commands([p])[0] for p in _descendants(pid))
+
+
+def _commands(pids: list[int]) -> list[str]:
+    out = []
+    for pid in pids:
+        try:
+            out.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            out.append(f"{pid} (gone)")
+    return out
+
+
+def _free(port: int) -> bool:
+    """Nothing listens there: a server (which sets SO_REUSEADDR, as this does) could bind it."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _run_count(prefect_port: int, run_id: str) -> int:
+    url = f"http://127.0.0.1:{prefect_port}/api/flow_runs/{run_id}"
+    return httpx.get(url, timeout=30).json()["run_count"]

@@ -1,0 +1,107 @@
+"""The API's job journal on its own: durable entries, the key sealed at rest, idempotency keys
+that expire after 24 hours, and cancel and dispatch that cannot both win."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from api.journal import Journal
+from reelflow.errors import IdempotencyMismatch
+
+KEY = "AIzaSy-journal-secret-31"
+
+
+@pytest.fixture
+def journal(tmp_path):
+    opened = Journal(tmp_path / "api")
+    yield opened
+    opened.close()
+
+
+def test_an_entry_outlives_the_process_and_its_key_is_sealed(tmp_path):
+    journal = Journal(tmp_path / "api")
+    journal.add("j1", {"source": "http://x/v.mp4"}, secret=KEY)
+    journal.close()
+    for path in (tmp_path / "api").iterdir():
+        assert KEY.encode() not in path.read_bytes(), path
+    assert stat.S_IMODE((tmp_path / "api" / "journal.key").stat().st_mode) == 0o600
+
+    reopened = Journal(tmp_path / "api")
+    (entry,) = reopened.pending()
+    assert (entry.job_id, entry.state, entry.request) == (
+        "j1",
+        "pending",
+        {"source": "http://x/v.mp4"},
+    )
+    assert reopened.secret("j1") == KEY
+    assert reopened.mark_dispatched("j1", "run-1")
+    assert reopened.secret("j1") is None, "the key stays only until its block exists"
+    assert reopened.get("j1").run_id == "run-1" and reopened.pending() == []
+    reopened.close()
+
+
+def test_idempotency_keys_match_expire_and_refuse_other_requests(journal, tmp_path):
+    assert journal.add("j1", {}, idempotency=("k", "body-a")) == "j1"
+    assert journal.add("j2", {}, idempotency=("k", "body-a")) == "j1", "a repeat: the first job"
+    assert journal.get("j2") is None
+    assert journal.find_idempotent("k", "body-a") == "j1"
+    with pytest.raises(IdempotencyMismatch):
+        journal.add("j3", {}, idempotency=("k", "body-b"))
+    assert journal.get("j3") is None
+    _age(tmp_path, "UPDATE idempotency SET created_at = ?", hours=25)
+    assert journal.find_idempotent("k", "body-b") is None, "24 h later the key is free"
+    assert journal.add("j4", {}, idempotency=("k", "body-b")) == "j4"
+    assert journal.find_idempotent("k", "body-b") == "j4"
+
+
+def test_cancel_and_dispatch_cannot_both_win(journal):
+    journal.add("j1", {})
+    assert journal.cancel("j1")
+    assert not journal.mark_dispatched("j1", "run-1"), "a cancelled job got a run"
+    journal.add("j2", {})
+    assert journal.mark_dispatched("j2", "run-2")
+    assert not journal.cancel("j2"), "a job with a run is cancelled through Prefect"
+    assert [e.job_id for e in journal.without_run(["cancelled"], 10)] == ["j1"]
+    assert journal.count_pending() == 0
+
+
+def test_prune_forgets_old_keys_and_old_dispatched_jobs_only(journal, tmp_path):
+    journal.add("old", {}, idempotency=("k1", "a"))
+    journal.mark_dispatched("old", "run-1")
+    journal.add("waiting", {})
+    _age(tmp_path, "UPDATE jobs SET updated_at = ?", hours=24 * 31)
+    _age(tmp_path, "UPDATE idempotency SET created_at = ?", hours=25)
+    assert journal.prune() == 2
+    assert journal.get("old") is None
+    assert journal.get("waiting") is not None, "a job still waiting for its run was forgotten"
+
+
+def _age(tmp_path, sql: str, hours: float) -> None:
+    stamp = (datetime.now(UTC) - timedelta(hours=hours)).isoformat()
+    with sqlite3.connect(tmp_path / "api" / "journal.db") as db:
+        db.execute(sql, (stamp,))
+
+
+def test_concurrent_adds_are_each_recorded_once_in_shared_commits(journal):
+    """50 submitters at once: every job is recorded, a repeated key in the same group commit
+    still answers with the first job, and a mismatch fails only its own caller."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def add(n: int) -> str:
+        if n % 10 == 0:
+            return journal.add(f"j{n}", {"n": n}, idempotency=("same", "body"))
+        return journal.add(f"j{n}", {"n": n})
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        ids = list(pool.map(add, range(50)))
+    repeated = {ids[n] for n in range(0, 50, 10)}
+    assert len(repeated) == 1, "one job for one idempotency key"
+    assert ids[1:10] == [f"j{n}" for n in range(1, 10)]
+    assert journal.count_pending() == 50 - 4
+    with pytest.raises(IdempotencyMismatch):
+        journal.add("jx", {}, idempotency=("same", "other body"))
+    assert journal.count_pending() == 46
