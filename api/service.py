@@ -513,7 +513,7 @@ def request_fingerprint(request: ClipRequest, upload: Path | None) -> str:
     digest = hashlib.sha256(
         json.dumps(
             request.model_dump(mode="json", exclude={"source", "upload"}), sort_keys=True
-        ).encode()  # fmt: skip
+        ).encode()
     )
     if upload is None:
         digest.update(b"url\0" + request.source.encode())
