@@ -1,4 +1,5 @@
-"""`reelflow` command line: `process` a video into clips, `restyle` a clip, run a `batch` of URLs.
+"""`reelflow` command line: `process` a video into clips, `restyle` a clip, run a `batch` of URLs,
+and look after the local Prefect `server` the first two keep between commands.
 
 The CLI sits above everything else (it runs flows and starts deployments); the library below
 imports nothing from it.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reelflow.cli import batch, process, restyle
+from reelflow.cli import batch, process, restyle, server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     process.add_command(sub)
     restyle.add_command(sub)
     batch.add_command(sub)
+    server.add_command(sub)
     return parser
 
 

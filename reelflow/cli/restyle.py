@@ -8,13 +8,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from reelflow.cli.common import (
-    add_look_arguments,
-    fail,
-    json_object,
-    look_options,
-    prefect_defaults,
-)
+from reelflow.cli.common import add_look_arguments, fail, json_object, look_options, prefect_server
+from reelflow.cli.uploads import finish_uploads
 from reelflow.errors import describe_invalid
 
 
@@ -47,13 +42,14 @@ def run(args: argparse.Namespace) -> int:
                                  **look_options(args))  # fmt: skip
     except ValidationError as exc:
         return fail(describe_invalid(exc.errors()))
-    prefect_defaults()
-    from flows.restyle import job_folder, restyle_clip
+    with prefect_server():
+        from flows.restyle import job_folder, restyle_clip
 
-    print(f"reelflow: restyling {request.label()} ...", file=sys.stderr)
-    state = restyle_clip(request, return_state=True)
-    if not state.is_completed():
-        return fail(state.message or "the restyle failed")
-    result = state.result()
-    print(job_folder(request.job) / result["file"])
+        print(f"reelflow: restyling {request.label()} ...", file=sys.stderr)
+        state = restyle_clip(request, return_state=True)
+        if not state.is_completed():
+            return fail(state.message or "the restyle failed")
+        result = state.result()
+        print(job_folder(request.job) / result["file"], flush=True)
+        finish_uploads(job_folder(request.job))
     return 0
