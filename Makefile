@@ -29,6 +29,7 @@ prefect-yaml: sync
 
 bench: sync
 	$(RUN)/python scripts/bench.py
+	$(RUN)/python scripts/bench_length.py
 	$(RUN)/python scripts/bench_api.py
 	$(RUN)/python scripts/bench_reframe.py
 
