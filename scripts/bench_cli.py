@@ -104,7 +104,7 @@ def _to_flow(stderr: str, began_at: float) -> float | None:
 
 def start_server(env: dict[str, str]) -> None:
     """Start the command's local Prefect server ahead of the commands that use it."""
-    code = "from reelflow.cli.local_server import acquire; acquire(3600).release()"
+    code = "from reelflow.cli.local_server import acquire; s = acquire(3600); s.wait_ready()"
     subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True, timeout=600)
 
 

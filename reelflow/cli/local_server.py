@@ -80,13 +80,24 @@ class Lease:
     def api_url(self) -> str:
         return self.record.api_url
 
+    def wait_ready(self, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Return once the server answers; RuntimeError when it died or never answered."""
+        deadline = self.record.started_at + timeout_s
+        while not _healthy(self.record):
+            if not _alive(self.record.pid):
+                raise RuntimeError(f"The local Prefect server exited: {_log_tail(self.file)}")
+            if time.time() > deadline:
+                raise RuntimeError(f"The local Prefect server did not start in {timeout_s:.0f} s")
+            time.sleep(0.1)
+
     def release(self) -> None:
         self.file.unlink(missing_ok=True)
 
 
 def acquire(idle_s: float) -> Lease:
-    """The running kept server, or a new one: started, healthy, and leased to this process.
-    Raises RuntimeError, with the server's last log lines, when one cannot be started."""
+    """The running kept server, or a new one, leased to this process. A new server's port is
+    known at once, before it can answer (it migrates its database first): set PREFECT_API_URL,
+    do other work, then `wait_ready`. RuntimeError when one cannot be started."""
     folder = state_dir()
     claim = folder / "clients" / str(os.getpid())
     claim.parent.mkdir(parents=True, exist_ok=True)
@@ -94,16 +105,21 @@ def acquire(idle_s: float) -> Lease:
     try:
         with _locked(folder):  # two commands at once start one server, not two
             record = read_record(folder)
-            if record and record.prefect_version != version("prefect"):
-                stop(folder)  # made by another Prefect: its API may not match this client
+            if record and (record.prefect_version != version("prefect") or _hung(record)):
+                stop(folder)  # another Prefect's API may not match this client
                 record = None
-            started = not (record and _healthy(record))
-            if started:
+            started = record is None
+            if record is None:
                 record = _start(folder, idle_s)
     except BaseException:
         claim.unlink(missing_ok=True)
         raise
     return Lease(record, started, claim)
+
+
+def _hung(record: ServerRecord) -> bool:
+    """Alive, but still not answering long after it should have."""
+    return time.time() - record.started_at > START_TIMEOUT_S and not _healthy(record)
 
 
 def read_record(folder: Path) -> ServerRecord | None:
@@ -133,6 +149,7 @@ def stop(folder: Path, timeout_s: float = 15.0) -> ServerRecord | None:
 
 
 def _start(folder: Path, idle_s: float) -> ServerRecord:
+    """Start a server process; its record once it has its port (it answers later)."""
     (folder / "server.json").unlink(missing_ok=True)
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
     # The app Prefect's own temporary server runs: API only, services a local run needs.
@@ -147,11 +164,11 @@ def _start(folder: Path, idle_s: float) -> ServerRecord:
         )  # fmt: skip
     while time.monotonic() - began < START_TIMEOUT_S:
         record = read_record(folder)
-        if record and record.pid == proc.pid and _healthy(record):
+        if record and record.pid == proc.pid:
             return record
         if proc.poll() is not None:
             raise RuntimeError(f"The local Prefect server exited: {_log_tail(folder)}")
-        time.sleep(0.1)
+        time.sleep(0.05)
     proc.kill()
     raise RuntimeError(f"The local Prefect server did not start in {START_TIMEOUT_S:.0f} s")
 
@@ -184,7 +201,9 @@ def _locked(folder: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _log_tail(folder: Path) -> str:
+def _log_tail(path: Path) -> str:
+    """The server log's last lines; `path` is the state folder or a file in it."""
+    folder = path if path.is_dir() else path.parent.parent
     try:
         lines = (folder / "server.log").read_text(errors="replace").strip().splitlines()
     except OSError:
@@ -224,11 +243,13 @@ def serve(idle_s: float) -> int:
                           started_at=time.time())  # fmt: skip
 
     async def run() -> None:
+        # Recorded before the app starts (migrating a new database takes seconds): commands
+        # set their PREFECT_API_URL and import meanwhile, then wait for /health.
+        _write_record(folder, record)
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.05)
         if server.started:
-            _write_record(folder, record)
             await _watch(server, folder, record, idle_s)
         await serving
 

@@ -50,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
         return fail(describe_invalid(exc.errors()))
     try:
         precheck(request)
-    except ReelflowError as exc:
+        return _run(request)
+    except ReelflowError as exc:  # refused up front, or no Prefect server to run on
         return fail(str(exc))
-    return _run(request)
 
 
 def precheck(request) -> None:
@@ -69,7 +69,7 @@ def precheck(request) -> None:
 
 
 def _run(request) -> int:
-    with prefect_server():
+    with prefect_server("flows.clip"):
         from flows.clip import clip_video
 
         print(f"reelflow: clipping {request.label()} ...", file=sys.stderr)

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from reelflow.cli.common import add_look_arguments, fail, json_object, look_options, prefect_server
 from reelflow.cli.uploads import finish_uploads
-from reelflow.errors import describe_invalid
+from reelflow.errors import ReelflowError, describe_invalid
 
 
 def add_command(sub) -> None:
@@ -42,7 +42,14 @@ def run(args: argparse.Namespace) -> int:
                                  **look_options(args))  # fmt: skip
     except ValidationError as exc:
         return fail(describe_invalid(exc.errors()))
-    with prefect_server():
+    try:
+        return _run(request)
+    except ReelflowError as exc:  # no Prefect server to run on
+        return fail(str(exc))
+
+
+def _run(request) -> int:
+    with prefect_server("flows.restyle"):
         from flows.restyle import job_folder, restyle_clip
 
         print(f"reelflow: restyling {request.label()} ...", file=sys.stderr)

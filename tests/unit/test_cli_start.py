@@ -90,6 +90,7 @@ _HOLDER = """
 import sys
 from reelflow.cli.local_server import acquire
 lease = acquire(float(sys.argv[1]))
+lease.wait_ready()
 print(lease.api_url, lease.record.pid, lease.started, flush=True)
 sys.stdin.read()  # hold the lease until the test closes stdin
 """
@@ -168,7 +169,7 @@ def test_cli_finishes_its_uploads_and_reuses_its_server(short_video, tmp_path):
             stored = stored_job(client, bucket, prefix)
             assert stored == local_job(folder, prefix)
             assert f"{prefix}clip_01.mp4" in stored and f"{prefix}manifest.json" in stored
-        assert "started a local Prefect server" in first.stderr
-        assert "started a local Prefect server" not in second.stderr
+        assert "starting a local Prefect server" in first.stderr
+        assert "starting a local Prefect server" not in second.stderr
     status = _cli(env, "server", "status", timeout=60)
     assert "no local Prefect server is running" in status.stdout
