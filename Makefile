@@ -29,6 +29,7 @@ prefect-yaml: sync
 
 bench: sync
 	$(RUN)/python scripts/bench.py
+	$(RUN)/python scripts/bench_length.py
 	$(RUN)/python scripts/bench_api.py
 	$(RUN)/python scripts/bench_reframe.py
 	$(RUN)/python scripts/bench_languages.py
@@ -46,8 +47,10 @@ sample: sync
 
 sync: $(VENV)/.synced
 
+# Bytecode compiled at install: every command then starts without compiling ~1,300 modules
+# (seconds per command where .pyc files cannot be written, e.g. PYTHONDONTWRITEBYTECODE=1).
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	@touch $@
 
 # No uv on PATH: install it from PyPI into a private folder, no root needed.

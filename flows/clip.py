@@ -18,13 +18,14 @@ from flows.progress import JobProgress
 from flows.rendering import render_args
 from flows.translating import translate_clips
 from flows.webhooks import notify_job_hook
-from reelflow.errors import NoMoments, ReelflowError, VideoTooShort
+from reelflow.errors import NoMoments, ReelflowError
 from reelflow.gemini import resolve_key
 from reelflow.jobs import ClipRequest, job_dir
 from reelflow.manifest import ClipEntry
 from reelflow.models import MediaInfo, ReframePlan, RepairedMoment, Transcript
 from reelflow.secrets import delete_key_block_hook
 from reelflow.settings import get_settings
+from reelflow.source_check import check_length
 from tasks.boundaries import boundaries
 from tasks.face_tracks import face_tracks
 from tasks.ingest import ingest_task
@@ -100,7 +101,7 @@ def _run(request: ClipRequest, progress: JobProgress) -> dict:
         resolve_key(request.gemini_key_block)  # fail before the long stages, not after them
     progress.stage_started("ingest")
     media = ingest_task()(request.source)
-    _check_length(media, opts)
+    check_length(media.duration_s, opts.min_seconds)
     progress.media = media
 
     progress.stage_started("transcribe")
@@ -173,14 +174,6 @@ def _fill_from_local(
         f"{minimum_clips(opts)} wanted; {len(kept) - found} more came from the local scorer"
     )
     return kept
-
-
-def _check_length(media: MediaInfo, opts: MomentOptions) -> None:
-    if media.duration_s < opts.min_seconds:
-        raise VideoTooShort(
-            f"The video is {media.duration_s:.1f} s long; clips must be at least "
-            f"{opts.min_seconds:g} s"
-        )
 
 
 def _no_moments_reason(words: list, dropped: list, opts: MomentOptions) -> str:

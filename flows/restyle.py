@@ -177,7 +177,7 @@ def _with_loudness(transcript: Transcript, media: MediaInfo, start: float, end: 
             *file_input(media.path), "-t", f"{end - first * hop + hop:.3f}", "-map", "0:a:0",
             "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"]  # fmt: skip
     audio = np.frombuffer(run_tool(args, timeout_s=300, what="audio decode"), dtype=np.float32)
-    levels = [-90.0] * first + loudness_envelope(audio, hop)
+    levels = [-90.0] * first + loudness_envelope([audio], hop)
     return transcript.model_copy(update={"loudness_db": levels})
 
 

@@ -134,6 +134,13 @@ def stop_tool(proc: subprocess.Popen) -> None:
 
 def run_tool(args: Sequence[str], *, timeout_s: float | None = None, what: str) -> bytes:
     """Run ffmpeg; return stdout, or raise ToolFailed with the tool's last words."""
+    return run_tool_logged(args, timeout_s=timeout_s, what=what)[0]
+
+
+def run_tool_logged(
+    args: Sequence[str], *, timeout_s: float | None = None, what: str
+) -> tuple[bytes, bytes]:
+    """`run_tool` that also returns stderr, where ffmpeg's filters print their summaries."""
     limit = timeout_s or get_settings().subprocess_timeout_s
     proc = start_tool(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -147,4 +154,4 @@ def run_tool(args: Sequence[str], *, timeout_s: float | None = None, what: str) 
     if proc.returncode != 0:
         tail = err.decode(errors="replace").strip().splitlines()[-3:]
         raise ToolFailed(f"{what} failed: {' | '.join(tail) or f'exit code {proc.returncode}'}")
-    return out
+    return out, err

@@ -9,17 +9,20 @@ and lives only in the client: never a task or flow parameter, never logged, neve
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 from dataclasses import asdict, dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from google import genai
-from google.genai import errors as genai_errors
-from google.genai import types
 from pydantic import BaseModel, ValidationError
 
 from reelflow.errors import GeminiBlocked, GeminiError, GeminiKeyError, GeminiUnavailable
 from reelflow.settings import get_settings
+
+if TYPE_CHECKING:  # the SDK takes a second to import: only the Gemini stages load it
+    from google import genai
+    from google.genai import errors as genai_errors
+    from google.genai import types
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -66,6 +69,7 @@ class GeminiOptions:
         return {**asdict(self), "timeout_s": None}
 
 
+@functools.cache
 def _transport_errors(name: str) -> tuple[type[Exception], ...]:
     """The class from httpx and from httpx2 (a fork the SDK prefers when it is installed)."""
     found = []
@@ -73,10 +77,6 @@ def _transport_errors(name: str) -> tuple[type[Exception], ...]:
         with contextlib.suppress(ImportError, AttributeError):
             found.append(getattr(importlib.import_module(module), name))
     return tuple(found)
-
-
-_TIMEOUTS = _transport_errors("TimeoutException")
-_TRANSPORT = _transport_errors("TransportError")  # refused, reset, DNS: the network
 
 
 def token_counts(response: types.GenerateContentResponse) -> tuple[int, int]:
@@ -116,6 +116,9 @@ def resolve_key(key_block: str | None) -> str:
 
 
 def make_client(key: str, base_url: str | None, timeout_s: float) -> genai.Client:
+    from google import genai
+    from google.genai import types
+
     # vertexai=False: a GOOGLE_GENAI_USE_VERTEXAI in the environment must not reroute the key.
     http = types.HttpOptions(timeout=max(1, round(timeout_s * 1000)))  # the SDK counts ms
     if base_url:
@@ -127,13 +130,15 @@ def generate(
     client: genai.Client, model: str, contents: Any, config: types.GenerateContentConfig
 ) -> types.GenerateContentResponse:
     """One request, with the SDK's and httpx's errors translated into reelflow's."""
+    from google.genai import errors as genai_errors
+
     try:
         return client.models.generate_content(model=model, contents=contents, config=config)
     except genai_errors.APIError as exc:
         raise _translate(exc, model) from exc
-    except _TIMEOUTS as exc:
+    except _transport_errors("TimeoutException") as exc:
         raise GeminiUnavailable("Gemini did not answer in time (timeout); try again later") from exc
-    except _TRANSPORT as exc:
+    except _transport_errors("TransportError") as exc:  # refused, reset, DNS: the network
         raise GeminiUnavailable(f"Could not reach Gemini ({type(exc).__name__})") from exc
 
 

@@ -11,11 +11,15 @@ their names are re-exported here, where the stages have always found them.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty, Full, Queue
+from typing import TypeVar
 
 import numpy as np
 
@@ -32,6 +36,7 @@ from reelflow.ffmpeg_tool import (
 from reelflow.filehash import file_sha256
 from reelflow.probe import probe
 
+T = TypeVar("T")
 __all__ = [
     "decode_audio",
     "ffmpeg_path",
@@ -39,6 +44,7 @@ __all__ = [
     "file_sha256",
     "iter_frames",
     "probe",
+    "read_ahead",
     "run_tool",
     "scaled_size",
     "tool_env",
@@ -75,6 +81,7 @@ def iter_frames(
     gray: bool = False,
     timeout_s: float = 3600,
     fast_decode: bool = False,
+    deblock: bool = True,
 ) -> Iterator[np.ndarray]:
     """Decode downscaled frames (BGR or gray) from ffmpeg's raw pipe, one array per frame.
 
@@ -82,12 +89,15 @@ def iter_frames(
     from the frames that are left) and skips the deblocking filter: half the decoding work
     for H.264. Only for small analysis frames: at 320 px the missing deblocking is invisible
     (face boxes and mouth motion came out the same within 0.3 gray levels), at full size not.
+    deblock=False skips only the deblocking filter (every frame is decoded): 15% of the work.
     """
     filters = [f"fps={fps:.6f}"] if fps else []
     filters.append(f"scale={width}:{height}:flags=area")
     args = [ffmpeg_path(), "-nostdin", "-v", "error"]
     if fast_decode:
-        args += ["-skip_frame", "noref", "-skip_loop_filter", "all"]
+        args += ["-skip_frame", "noref"]
+    if fast_decode or not deblock:
+        args += ["-skip_loop_filter", "all"]
     if start_s > 0:
         args += ["-ss", f"{start_s:.3f}"]
     args += file_input(path)
@@ -97,6 +107,54 @@ def iter_frames(
     args += ["-map", "0:v:0", "-an", "-vf", ",".join(filters), "-pix_fmt", pix, "-f", "rawvideo"]
     args.append("-")
     yield from _read_frames(args, (height, width) if gray else (height, width, 3), timeout_s)
+
+
+def read_ahead(items: Iterator[T], size: int) -> Iterator[T]:
+    """`items`, pulled by a thread of its own up to `size` ahead of the reader: a decode then
+    runs on while the reader works on what came before (a face detection, a whisper window),
+    instead of the two taking turns. Errors reach the reader in order; a reader that stops
+    early stops the thread, which closes `items` (and with it an ffmpeg pipe)."""
+    queue: Queue = Queue(maxsize=max(1, size))
+    stop = threading.Event()
+    done = object()
+
+    def pull() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        queue.put(item, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the reader, raised there
+            queue.put(_Raised(exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+            queue.put(done)
+
+    thread = threading.Thread(target=pull, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := queue.get()) is not done:
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a put, then let the thread close its source
+            with contextlib.suppress(Empty):
+                queue.get(timeout=0.1)
+        thread.join()
+
+
+@dataclass(frozen=True)
+class _Raised:
+    exc: BaseException
 
 
 def _read_frames(args: list[str], shape: tuple[int, ...], timeout_s: float) -> Iterator[np.ndarray]:

@@ -43,8 +43,11 @@ class _Streams:
     duration_s: float
 
 
-def probe(path: str | Path, *, source: str = "", title: str | None = None) -> MediaInfo:
-    """Describe a media file, or explain in one sentence why it is not a usable video."""
+def probe(
+    path: str | Path, *, source: str = "", title: str | None = None, checksum: bool = True
+) -> MediaInfo:
+    """Describe a media file, or explain in one sentence why it is not a usable video.
+    `checksum=False` leaves `sha256` empty: a quick look that reads no more than probing does."""
     p = Path(path)
     if not p.exists():
         raise SourceUnavailable(f"File not found: {p.name}")
@@ -66,7 +69,7 @@ def probe(path: str | Path, *, source: str = "", title: str | None = None) -> Me
         _check_complete(p, container, streams.duration_s)
     return MediaInfo(
         path=str(p.resolve()),
-        sha256=file_sha256(p),
+        sha256=file_sha256(p) if checksum else "",
         size_bytes=size,
         duration_s=streams.duration_s,
         has_video=True,

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
         "veryfast", validation_alias="X264_PRESET", description="libx264 speed/size trade-off."
     )
     x264_crf: int = Field(21, ge=0, le=51, validation_alias="X264_CRF")
+    server_idle_s: float = Field(
+        600, ge=0, validation_alias="REELFLOW_SERVER_IDLE_S",
+        description="The CLI's local Prefect server, kept between commands, stops after this "
+        "many seconds unused; 0: a temporary server inside every command instead.",
+    )  # fmt: skip
     subprocess_timeout_s: float = Field(
         1800, validation_alias="SUBPROCESS_TIMEOUT_S", description="Limit for one ffmpeg call."
     )

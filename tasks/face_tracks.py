@@ -2,7 +2,8 @@
 
 One pass over the video per job, not per clip: the clips' spans are merged (overlapping or
 close ones become one range) and each range is decoded once, small (320 px wide by default)
-and at a few frames per second, the decoder cutting corners no small frame shows. CenterFace
+and at a few frames per second, the decoder cutting corners no small frame shows and running
+ahead of the analysis in a thread of its own. CenterFace
 (reelflow/faces.py) runs once a second and at once after a cut; detections are linked
 into tracks by centre distance relative to the face's size (an IoU-like test that does not
 fail for small, fast faces), and boxes are interpolated in between. On every analysed frame
@@ -23,11 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reelflow.caching import content_key
 from reelflow.faces import Face, get_face_detector
-from reelflow.media import iter_frames, scaled_size
+from reelflow.media import iter_frames, read_ahead, scaled_size
 from reelflow.models import MediaInfo
 from reelflow.settings import get_settings
 
 VERSION = "faces-1"
+READ_AHEAD_FRAMES = 48  # decoded ahead of the analysis: 8 MB at 320x180
 
 
 class FaceTrackOptions(BaseModel):
@@ -177,6 +179,8 @@ def track_faces(
         frames = iter_frames(video_path, width=aw, height=ah, fps=opts.analysis_fps,
                              start_s=start, duration_s=end - start, timeout_s=timeout,
                              fast_decode=True)  # fmt: skip
+        # Decoding goes on while a frame is searched for faces: about half the wall time.
+        frames = read_ahead(frames, READ_AHEAD_FRAMES)
         since, prev = opts.detect_every, None
         # ffmpeg's fps filter emits frame i for time i/fps after the seek point.
         for i, frame in enumerate(frames):

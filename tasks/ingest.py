@@ -31,17 +31,17 @@ from reelflow.errors import (
     SourceUnavailable,
     TransientSourceError,
     URLNotAllowed,
-    VideoTooLong,
 )
 from reelflow.ffmpeg_tool import FORMAT_WHITELIST
 from reelflow.guard_proxy import GuardProxy
 from reelflow.media import ffmpeg_path, probe
 from reelflow.models import MediaInfo
-from reelflow.netguard import UrlPolicy, check_url, precheck_url
+from reelflow.netguard import UrlPolicy, check_url
 from reelflow.proxy_env import guard_ytdlp_children
 from reelflow.redact import display_source, redact_url, redact_urls
 from reelflow.safe_names import clean_title
 from reelflow.settings import get_settings
+from reelflow.source_check import is_url, refuse_scheme, too_long
 from reelflow.storage import StorageError, is_s3_uri, storage_for_uri
 
 VERSION = "ingest-1"
@@ -84,10 +84,6 @@ _PERMANENT_HINTS = (
 )
 
 
-def is_url(source: str) -> bool:
-    return source.split(":", 1)[0].lower() in {"http", "https"} and "://" in source
-
-
 def ingest_source(source: str, *, download_dir: Path | None = None) -> MediaInfo:
     """Probe a local file, or download a URL or S3 object first; raise a ReelflowError that
     says why not."""
@@ -98,12 +94,11 @@ def ingest_source(source: str, *, download_dir: Path | None = None) -> MediaInfo
     elif is_s3_uri(source):
         info = probe(fetch_s3(source, download_dir or settings.downloads_dir), source=source)
     elif "://" in source:
-        precheck_url(source)  # raises URLNotAllowed: only http(s) is fetched
-        raise URLNotAllowed(f"Refused URL: {redact_url(source)[:80]}")
+        refuse_scheme(source)
     else:
         info = probe(Path(source).expanduser(), source=source)
     if info.duration_s > settings.max_video_minutes * 60:
-        raise _too_long(info.duration_s, settings.max_video_minutes)
+        raise too_long(info.duration_s, settings.max_video_minutes)
     return info
 
 
@@ -214,7 +209,7 @@ def _entry_filter(limit_min: float):
     def check(info: dict[str, Any], *, incomplete: bool = False) -> None:
         duration = info.get("duration")
         if duration and duration > limit_min * 60:
-            raise _too_long(duration, limit_min)
+            raise too_long(duration, limit_min)
         if info.get("is_live") or info.get("live_status") in {"is_live", "is_upcoming"}:
             raise SourceUnavailable("Live streams cannot be clipped: wait for the recording")
         protocols = set(str(info.get("protocol") or "").split("+")) - {""}
@@ -264,18 +259,7 @@ def _check_download(path: Path) -> None:
         )
     duration_s = probe(path).duration_s
     if duration_s > settings.max_video_minutes * 60:
-        raise _too_long(duration_s, settings.max_video_minutes)
-
-
-def _too_long(duration_s: float, limit_min: float) -> VideoTooLong:
-    return VideoTooLong(
-        f"The video is {_minutes(duration_s / 60)} long; the limit is {_minutes(limit_min)} "
-        "(MAX_VIDEO_MINUTES)"
-    )
-
-
-def _minutes(value: float) -> str:
-    return f"{value:.0f} min" if value >= 10 else f"{value:.2g} min"
+        raise too_long(duration_s, settings.max_video_minutes)
 
 
 def _translate(url: str, exc: Exception) -> SourceUnavailable:

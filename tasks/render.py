@@ -3,7 +3,8 @@
 One command seeks to the clip, applies the reframe plan (per shot: a 9:16 crop whose position
 follows the plan's keys, two stacked face windows, or a blurred background "fit" layout),
 scales to 1080x1920, fades the audio in and out over a few ms (so a cut never clicks, even in
-a pause that is not digital silence), normalises loudness, encodes H.264 + AAC with
+a pause that is not digital silence), brings it to the target loudness with one gain measured
+beforehand in a quick audio-only pass (tasks/render_loudness.py), encodes H.264 + AAC with
 `+faststart`, and writes the thumbnail from the same decoded frames. Later stages (captions, a
 hook title, effects) join this graph as extra filters, never as a second encode.
 
@@ -24,8 +25,10 @@ from reelflow.caching import content_key
 from reelflow.media import ffmpeg_path, file_input, run_tool
 from reelflow.models import ClipFile, CropKey, CropSegment, MediaInfo, ReframePlan
 from reelflow.settings import get_settings
+from tasks.render_loudness import gain_filters, measure_loudness, output_audio
 
-VERSION = "render-3"  # 2: audio fades at both ends; 3: cut clips end with their content
+VERSION = "render-4"  # 2: audio fades at both ends; 3: cut clips end with their content;
+# 4: loudness by a measured static gain (and a limiter), not loudnorm
 OUT_W, OUT_H = 1080, 1920
 
 
@@ -36,6 +39,12 @@ class RenderOptions(BaseModel):
     crf: int = Field(21, ge=0, le=51, description="libx264 quality; lower is better and bigger.")
     audio_bitrate_k: int = Field(128, ge=32, le=512, description="AAC bitrate in kb/s.")
     loudness_lufs: float = Field(-14.0, le=-5, ge=-40, description="Target integrated loudness.")
+    ceiling_dbfs: float = Field(
+        -1.5, le=0, ge=-12, description="Peaks a gain would push past this are limited (dBFS)."
+    )
+    max_gain_db: float = Field(
+        24.0, ge=0, le=40, description="Most a quiet clip is raised (dB): no hiss pumped up."
+    )
     max_fps: float = Field(60.0, gt=0, description="Sources above this are resampled down.")
     thumbnail_at_s: float = Field(1.0, ge=0, description="Thumbnail time from the clip start.")
     fade_s: float = Field(
@@ -72,8 +81,9 @@ def render_clip(
     # Unique names: two jobs may render the same cached clip at once.
     tmp_out = out_path.with_name(f".{out_path.stem}.{uuid.uuid4().hex}.tmp.mp4")
     tmp_thumb = thumb_path.with_name(f".{thumb_path.stem}.{uuid.uuid4().hex}.tmp.jpg")
+    level = _level(media, start_s, duration, extra_audio_filters or [], opts)
     graph = filter_graph(
-        media, plan, opts, length, extra_video_filters or [], extra_audio_filters or []
+        media, plan, opts, length, extra_video_filters or [], extra_audio_filters or [], level
     )
     # The input is held to the clip's span: filters never see what comes after it (silence cuts
     # once let the source run on past the clip's end to fill the uncut length). No output -t:
@@ -105,6 +115,17 @@ def render_clip(
     )
 
 
+def _level(
+    media: MediaInfo, start_s: float, duration: float, audio_extra: list[str], opts: RenderOptions
+) -> str:
+    """The gain (and limiter) filters that bring the clip's audio to the target loudness."""
+    if not media.has_audio:
+        return ""
+    measured = measure_loudness(media, start_s, duration, audio_extra,
+                                timeout_s=max(60.0, duration * 4))  # fmt: skip
+    return gain_filters(measured, opts.loudness_lufs, opts.ceiling_dbfs, opts.max_gain_db)
+
+
 def encode_args(opts: RenderOptions) -> list[str]:
     """Output settings shared by clips and the benchmark's bare reference encode."""
     return [
@@ -122,10 +143,11 @@ def filter_graph(
     duration: float,
     extra: list[str],
     audio_extra: list[str] | None = None,
+    level: str = "",
 ) -> str:
     """Each segment is trimmed out and laid out on its own, then the pieces are concatenated,
     so every frame goes through exactly one layout chain. `duration` is the output's length
-    (where the thumbnail is taken from)."""
+    (where the thumbnail is taken from); `level` the loudness filters (`_level`)."""
     segments = plan.segments
     fps = f",fps={opts.max_fps:g}" if media.fps > opts.max_fps else ""
     parts: list[str] = []
@@ -147,14 +169,11 @@ def filter_graph(
         f"scale={OUT_W // 2}:{OUT_H // 2}[vthumb]"
     )
     audio_in = "[0:a:0]" if media.has_audio else "[1:a]"
-    audio_in += "".join(f"{f}," for f in audio_extra or [])
-    audio_in += _fades(opts.fade_s, duration)
-    # loudnorm works in 100 ms blocks and can drop a last partial one: pad to the clip's
-    # length, so sound and picture end together.
-    parts.append(
-        f"{audio_in}loudnorm=I={opts.loudness_lufs:g}:TP=-1.5:LRA=11,"
-        f"aresample=48000,aformat=channel_layouts=stereo,apad=whole_dur={duration:.3f}[aout]"
-    )
+    chain = output_audio(audio_in, audio_extra or [], _fades(opts.fade_s, duration))
+    chain += f",{level}" if level else ""
+    # Padded to the clip's length, so sound and picture end together whatever a filter (a
+    # silence cut's last piece, the source's own audio ending early) leaves short.
+    parts.append(f"{chain},apad=whole_dur={duration:.3f}[aout]")
     return ";".join(parts)
 
 

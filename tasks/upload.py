@@ -11,8 +11,11 @@ that rendered the clips, and the job is reported completed at once. Why this sha
 - A deployment run (`run_deployment(..., timeout=0)`) could start on another machine, but the
   files are on this one: uploads belong to the process that has them.
 - The thread is not a daemon: Python waits for it before the process exits, so a worker's
-  flow-run process (and the CLI) stays until the files are up, while the job's state is
-  already final on the server and its concurrency slot already free.
+  flow-run process stays until the files are up, while the job's state is already final on
+  the server and its concurrency slot already free. A process must not leave its main code
+  while the thread runs, though: once Python is shutting down it starts no new threads, which
+  the upload's task runner needs ("can't register atexit after shutdown"). The CLI waits for
+  its uploads before it returns (reelflow/cli/uploads.py).
 
 Each file is a task run, retried with exponential backoff on transient errors only
 (S3_RETRIES, S3_RETRY_DELAY_S; boto3 makes its own quick retries first). What happened to every
@@ -347,6 +350,11 @@ def _abandoned(record: Uploads) -> bool:
 if __name__ == "__main__":
     import sys
 
+    # Each argument: a job id (under the data dir's jobs/), or a job folder (`--out DIR`).
     for job in sys.argv[1:]:
-        state = upload_job(job, return_state=True)
+        folder = Path(job)
+        if folder.is_dir() and (manifest := read_manifest(folder)) is not None:
+            state = upload_job(manifest.job_id, str(folder.resolve()), return_state=True)
+        else:
+            state = upload_job(job, return_state=True)
         print(f"{job}: {state.name} {state.message or ''}".rstrip())

@@ -1,5 +1,6 @@
 """`reelflow` command line: `process` a video into clips, `restyle` a clip, run a `batch` of URLs,
-`publish` a clip.
+`publish` a clip, and look after the local Prefect `server` that `process` and `restyle` keep
+between commands.
 
 The CLI sits above everything else (it runs flows and starts deployments); the library below
 imports nothing from it.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reelflow.cli import batch, process, publish, restyle
+from reelflow.cli import batch, process, publish, restyle, server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     restyle.add_command(sub)
     batch.add_command(sub)
     publish.add_command(sub)
+    server.add_command(sub)
     return parser
 
 

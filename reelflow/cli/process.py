@@ -12,13 +12,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from reelflow.cli.common import (
-    add_look_arguments,
-    fail,
-    look_options,
-    prefect_defaults,
-)
-from reelflow.errors import describe_invalid
+from reelflow.cli.common import add_look_arguments, fail, look_options, prefect_server
+from reelflow.cli.uploads import finish_uploads
+from reelflow.errors import ReelflowError, describe_invalid
 from reelflow.manifest import ClipEntry
 
 
@@ -63,30 +59,49 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValidationError as exc:
         return fail(describe_invalid(exc.errors()))
-    return _run(request)
+    try:
+        precheck(request)
+        return _run(request)
+    except ReelflowError as exc:  # refused up front, or no Prefect server to run on
+        return fail(str(exc))
+
+
+def precheck(request) -> None:
+    """Refuse what can be told before Prefect is imported or a server started (well under a
+    second): a missing or unreadable file, a non-video, a video too short or too long, a URL
+    that is never fetched, Gemini without a key. The flow checks all of it again."""
+    from reelflow.source_check import check_source
+
+    check_source(request.source, request.min_seconds)
+    if request.provider == "gemini":
+        from reelflow.gemini import resolve_key
+
+        resolve_key(request.gemini_key_block)
 
 
 def _run(request) -> int:
-    prefect_defaults()
-    from flows.clip import clip_video
+    with prefect_server("flows.clip"):
+        from flows.clip import clip_video
 
-    print(f"reelflow: clipping {request.label()} ...", file=sys.stderr)
-    state = clip_video(request, return_state=True)
-    with _quiet_prefect():
-        return _report(state, request)
+        print(f"reelflow: clipping {request.label()} ...", file=sys.stderr)
+        state = clip_video(request, return_state=True)
+        with _quiet_prefect():
+            code, folder = _report(state, request)
+        finish_uploads(folder)
+    return code
 
 
-def _report(state, request) -> int:
+def _report(state, request) -> tuple[int, Path]:
     from reelflow.jobs import job_dir
     from reelflow.manifest import read_manifest
 
     job_id = str(state.state_details.flow_run_id)
     folder = job_dir(job_id, request.out_dir)
     if not state.is_completed():
-        return fail(state.message or "the job failed")
+        return fail(state.message or "the job failed"), folder
     manifest = read_manifest(folder)
-    print(format_table(manifest.clips if manifest else [], folder))
-    return 0
+    print(format_table(manifest.clips if manifest else [], folder), flush=True)
+    return 0, folder
 
 
 @contextmanager

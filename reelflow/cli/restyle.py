@@ -8,14 +8,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from reelflow.cli.common import (
-    add_look_arguments,
-    fail,
-    json_object,
-    look_options,
-    prefect_defaults,
-)
-from reelflow.errors import describe_invalid
+from reelflow.cli.common import add_look_arguments, fail, json_object, look_options, prefect_server
+from reelflow.cli.uploads import finish_uploads
+from reelflow.errors import ReelflowError, describe_invalid
 
 
 def add_command(sub) -> None:
@@ -62,15 +57,23 @@ def run(args: argparse.Namespace) -> int:
                                  **look_options(args))  # fmt: skip
     except ValidationError as exc:
         return fail(describe_invalid(exc.errors()))
-    prefect_defaults()
-    from flows.restyle import job_folder, restyle_clip
+    try:
+        return _run(request)
+    except ReelflowError as exc:  # no Prefect server to run on
+        return fail(str(exc))
 
-    print(f"reelflow: restyling {request.label()} ...", file=sys.stderr)
-    state = restyle_clip(request, return_state=True)
-    if not state.is_completed():
-        return fail(state.message or "the restyle failed")
-    result = state.result()
-    print(job_folder(request.job) / result["file"])
+
+def _run(request) -> int:
+    with prefect_server("flows.restyle"):
+        from flows.restyle import job_folder, restyle_clip
+
+        print(f"reelflow: restyling {request.label()} ...", file=sys.stderr)
+        state = restyle_clip(request, return_state=True)
+        if not state.is_completed():
+            return fail(state.message or "the restyle failed")
+        result = state.result()
+        print(job_folder(request.job) / result["file"], flush=True)
+        finish_uploads(job_folder(request.job))
     return 0
 
 
@@ -87,14 +90,22 @@ def _translate(args: argparse.Namespace, job: str) -> int:
                                    provider=args.translation_provider, dub=args.dub)  # fmt: skip
     except ValidationError as exc:
         return fail(describe_invalid(exc.errors()))
-    prefect_defaults()
-    from flows.restyle import job_folder
-    from flows.translate import translate_clip
+    try:
+        return _run_translation(request)
+    except ReelflowError as exc:  # no Prefect server to run on
+        return fail(str(exc))
 
-    print(f"reelflow: {request.label()} ...", file=sys.stderr)
-    state = translate_clip(request, return_state=True)
-    if not state.is_completed():
-        return fail(state.message or "the translation failed")
-    for name in state.result()["files"]:
-        print(job_folder(request.job) / name)
+
+def _run_translation(request) -> int:
+    with prefect_server("flows.translate"):
+        from flows.restyle import job_folder
+        from flows.translate import translate_clip
+
+        print(f"reelflow: {request.label()} ...", file=sys.stderr)
+        state = translate_clip(request, return_state=True)
+        if not state.is_completed():
+            return fail(state.message or "the translation failed")
+        for name in state.result()["files"]:
+            print(job_folder(request.job) / name)
+        finish_uploads(job_folder(request.job))
     return 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from reelflow.audio_track import decoded_audio
 from reelflow.envelope import envelope_file, levels_of, load_envelope
-from reelflow.media import decode_audio, probe
+from reelflow.media import probe
 from reelflow.settings import get_settings
 from tasks.transcribe import SAMPLE_RATE, store_envelope
 from tests.helpers.media import make_media
@@ -27,7 +28,8 @@ def test_transcription_samples_and_a_streamed_decode_give_the_same_levels(
     data_dir, tone_video
 ) -> None:
     cache = get_settings().cache_dir
-    store_envelope(tone_video, decode_audio(tone_video.path, rate=SAMPLE_RATE), cache)
+    with decoded_audio(tone_video.path, data_dir / "tmp", rate=SAMPLE_RATE) as track:
+        store_envelope(tone_video, track, cache)
     stored = envelope_file(cache, tone_video.sha256)
     assert stored.exists()
     written = np.load(stored)
