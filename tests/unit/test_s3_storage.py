@@ -317,12 +317,13 @@ def test_a_worker_reads_its_input_from_s3(s3, monkeypatch):
 
 def test_api_uploads_go_to_s3_for_workers_elsewhere(s3, prefect_server):
     """An uploaded file is put at <prefix>/uploads/<id>/<name>; the job's source is its s3://
-    address and no local copy stays. A job that cannot start leaves no S3 object behind."""
+    address and no local copy stays. A job cancelled before it started leaves no S3 object."""
     from tests.helpers.api import (
         api_client,
         read_run_parameters,
         register_deployments,
         remove_deployment,
+        wait_for_run_id,
     )
 
     data_dir = Path(os.environ["REELFLOW_DATA_DIR"])
@@ -333,18 +334,22 @@ def test_api_uploads_go_to_s3_for_workers_elsewhere(s3, prefect_server):
             return api.post("/api/process", files={"file": (name, fh, "video/mp4")},
                             data=form, headers={"X-Gemini-Key": "unused"})  # fmt: skip
 
-    remove_deployment()  # no worker has registered clip-video: the job cannot start
+    remove_deployment()  # no worker has registered clip-video: the job waits in the journal
     with api_client() as api:
         answer = submit(api, "b.mp4")
-    assert answer.status_code == 503 and "not registered" in answer.json()["detail"]
+        assert answer.status_code == 200, answer.text
+        assert len(object_hashes(s3.client, s3.bucket, f"{PREFIX}/uploads/")) == 1
+        job_id = answer.json()["job_id"]
+        assert api.delete(f"/api/jobs/{job_id}").json()["status"] == "cancelled"
     assert object_hashes(s3.client, s3.bucket, f"{PREFIX}/uploads/") == {}
     assert not [p for p in (data_dir / "uploads").rglob("*") if p.is_file()]
 
     register_deployments()
     with api_client() as api:
         answer = submit(api, "My Talk.mp4")
-    assert answer.status_code == 200, answer.text
-    source = read_run_parameters(answer.json()["job_id"])["request"]["source"]
+        assert answer.status_code == 200, answer.text
+        run_id = wait_for_run_id(api, answer.json()["job_id"])
+    source = read_run_parameters(run_id)["request"]["source"]
     assert source.startswith(f"s3://{s3.bucket}/{PREFIX}/uploads/")
     assert source.endswith("/My Talk.mp4")
     key = source.removeprefix(f"s3://{s3.bucket}/")
