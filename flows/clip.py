@@ -7,6 +7,8 @@ Each stage is a cached task in tasks/; this file only wires them and reports pro
 
 from __future__ import annotations
 
+import os
+
 from prefect import flow, get_run_logger
 from prefect.futures import as_completed
 from prefect.runtime import flow_run
@@ -44,9 +46,12 @@ MAX_ATTEMPTS = 3
 
 def _finish_uploads(flow, flow_run, state) -> None:
     """The job is completed on the server already; its process must not end before its S3
-    upload does. A worker's flow-run process exits when the flow returns: past that, Python
-    refuses the upload thread new threads and atexit hooks, and every file fails."""
-    wait_for_uploads()
+    upload does. A worker's flow-run process (the runner names its run in
+    PREFECT__FLOW_RUN_ID) exits when the flow returns: past that, Python refuses the upload
+    thread new threads and atexit hooks, and every file fails. A flow called in a longer-lived
+    process (the CLI finishes its uploads itself) goes on at once."""
+    if os.environ.get("PREFECT__FLOW_RUN_ID"):
+        wait_for_uploads()
 
 
 def _run_name() -> str:

@@ -64,16 +64,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(request) -> int:
-    with prefect_server("flows.restyle"):
-        from flows.restyle import job_folder, restyle_clip
+    def start():
+        from flows.restyle import restyle_clip
 
-        print(f"reelflow: restyling {request.label()} ...", file=sys.stderr)
-        state = restyle_clip(request, return_state=True)
+        return restyle_clip(request, return_state=True)
+
+    return _run_flow("flows.restyle", start, request, lambda result: [result["file"]],
+                     "the restyle failed")  # fmt: skip
+
+
+def _run_flow(module: str, start, request, files, failed: str) -> int:
+    """Run a re-render flow (`start()`, which imports it: Prefect is imported only once the
+    kept local server is found or starting) on the local server; print the files it made, one
+    per line, and finish their S3 uploads before the command ends."""
+    with prefect_server(module):
+        from flows.restyle import job_folder
+
+        print(f"reelflow: {request.label()} ...", file=sys.stderr)
+        state = start()
         if not state.is_completed():
-            return fail(state.message or "the restyle failed")
-        result = state.result()
-        print(job_folder(request.job) / result["file"], flush=True)
-        finish_uploads(job_folder(request.job))
+            return fail(state.message or failed)
+        folder = job_folder(request.job)
+        for name in files(state.result()):
+            print(folder / name, flush=True)
+        finish_uploads(folder)
     return 0
 
 
@@ -90,22 +104,14 @@ def _translate(args: argparse.Namespace, job: str) -> int:
                                    provider=args.translation_provider, dub=args.dub)  # fmt: skip
     except ValidationError as exc:
         return fail(describe_invalid(exc.errors()))
-    try:
-        return _run_translation(request)
-    except ReelflowError as exc:  # no Prefect server to run on
-        return fail(str(exc))
 
-
-def _run_translation(request) -> int:
-    with prefect_server("flows.translate"):
-        from flows.restyle import job_folder
+    def start():
         from flows.translate import translate_clip
 
-        print(f"reelflow: {request.label()} ...", file=sys.stderr)
-        state = translate_clip(request, return_state=True)
-        if not state.is_completed():
-            return fail(state.message or "the translation failed")
-        for name in state.result()["files"]:
-            print(job_folder(request.job) / name)
-        finish_uploads(job_folder(request.job))
-    return 0
+        return translate_clip(request, return_state=True)
+
+    try:
+        return _run_flow("flows.translate", start, request, lambda result: result["files"],
+                         "the translation failed")  # fmt: skip
+    except ReelflowError as exc:  # no Prefect server to run on
+        return fail(str(exc))

@@ -71,10 +71,11 @@ def test_words_of_windows_are_placed_in_source_time(tmp_path, data_dir, short_vi
     """The same 22 s of speech transcribed whole and in windows of about 8 s: the windowed
     words are the same words at the same source times (a word at a cut may differ)."""
     from reelflow.settings import get_settings
+    from reelflow.whisper_models import ENGLISH_MODEL
     from tasks.transcribe import load_model
 
     s = get_settings()
-    model = load_model(s.whisper_model, s.whisper_device, s.whisper_compute_type, 0)
+    model = load_model(ENGLISH_MODEL, s.whisper_device, s.whisper_compute_type, 0)
     with decoded_audio(short_video, data_dir / "tmp") as track:
         whole, _ = transcribe_windows(model, [(0.0, track.read(0, track.samples))], "en")
         pieces = list(track.windows(window_s=8.0, search_s=3.0))
