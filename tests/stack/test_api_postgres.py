@@ -1,6 +1,9 @@
-"""The REST API tests of test_api.py once more, with the Prefect server on PostgreSQL
-(REELFLOW_DB=postgres: the stack starts a cluster in its data dir). The killed-worker case
-runs on PostgreSQL in test_workers.py."""
+"""The REST API tests of test_api.py that lean on the database once more, with the Prefect
+server on PostgreSQL (REELFLOW_DB=postgres: the stack starts a cluster in its data dir): a job
+through to its clips, concurrency slots, cancelling, an API restart, retention's queries and
+what the database keeps. The upload and Gemini jobs differ from the URL job only above the
+database and run once, in test_api.py; the killed-worker case runs on PostgreSQL in
+test_workers.py."""
 
 from __future__ import annotations
 
@@ -19,11 +22,9 @@ from tests.stack.test_api import (  # noqa: F401 (collected here as well)
     test_api_restart_keeps_jobs,
     test_cancel_running_job,
     test_concurrency_limit_holds,
-    test_gemini_job_uses_the_key_and_forgets_it,
     test_key_never_stored_or_shown,
     test_non_video_upload_fails_clearly,
     test_retention_expires_files,
-    test_upload_job_completes_and_clip_streams,
     test_url_job_completes,
 )
 
