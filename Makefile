@@ -12,16 +12,19 @@ export DO_NOT_TRACK ?= 1
 demo: sync
 	$(RUN)/reelflow process tests/data/sample.mp4 --out demo-output
 
-# Two test processes, one file each at a time: most of the slow tests wait on servers, ffmpeg
-# and whisper subprocesses, so a 2-core machine runs two files side by side in ~60% of the time.
+# Two test processes, one file each at a time: the slow tests spend much of their time waiting
+# on servers, ffmpeg and whisper subprocesses. Files go out in collection order, the stack tests
+# (a few long tests per file) first: xdist's default hands out the files with most tests first,
+# which left the longest single-test files running alone at the end.
 TEST_PROCESSES ?= 2
+XDIST := -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder
 
 test: sync
-	$(RUN)/pytest -q -ra --durations=15 -n $(TEST_PROCESSES) --dist loadfile
+	$(RUN)/pytest -q -ra --durations=15 $(XDIST)
 
 # Unit tests without the slow end-to-end runs: a few minutes.
 test-fast: sync
-	$(RUN)/pytest -q -ra -m "not slow" -n $(TEST_PROCESSES) --dist loadfile tests/unit
+	$(RUN)/pytest -q -ra -m "not slow" $(XDIST) tests/unit
 
 # The service as a whole: Prefect server, worker and API started on free ports of 127.0.0.1.
 test-stack: sync
