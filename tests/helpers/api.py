@@ -22,6 +22,19 @@ def api_client(settings=None) -> Iterator:
         yield client
 
 
+@contextmanager
+def loopback_api(monkeypatch) -> Iterator:
+    """The API with URL jobs allowed to name 127.0.0.1 (they are never run: no worker)."""
+    from reelflow.settings import get_settings
+
+    monkeypatch.setenv("ALLOWED_URL_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")
+    get_settings.cache_clear()
+    with api_client() as client:
+        yield client
+    get_settings.cache_clear()
+
+
 def register_deployments() -> None:
     """What `deployments.serve` registers, without serving them."""
     from deployments.definitions import build_deployments

@@ -9,7 +9,7 @@ import pytest
 from reelflow.jobs import job_dir
 from reelflow.manifest import ClipEntry, ClipVersion, LanguageRecord, Manifest, write_manifest
 from tests.helpers.api import (
-    api_client,
+    loopback_api,
     read_run_parameters,
     register_deployments,
     wait_for_run_id,
@@ -26,14 +26,8 @@ def deployments(prefect_server):
 
 @pytest.fixture
 def api(deployments, data_dir, monkeypatch):
-    monkeypatch.setenv("ALLOWED_URL_HOSTS", "127.0.0.1")
-    monkeypatch.setenv("ALLOW_PRIVATE_URLS", "true")
-    from reelflow.settings import get_settings
-
-    get_settings.cache_clear()
-    with api_client() as client:
+    with loopback_api(monkeypatch) as client:
         yield client
-    get_settings.cache_clear()
 
 
 def _job(api, status="completed", **body) -> str:
