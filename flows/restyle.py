@@ -13,12 +13,17 @@ clip, which is how the API reports and serves it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import State
 from prefect.runtime import flow_run
 from prefect.states import Failed
+from pydantic import BaseModel
 
 from flows.names import RESTYLE_FLOW
 from flows.rendering import render_args
@@ -70,24 +75,32 @@ def _run_name() -> str:
     on_crashed=[delete_key_block_hook],
 )
 def restyle_clip(request: RestyleRequest):
+    return run_as_job(request, "restyle", partial(_restyle, request),
+                      lambda entry: {"file": entry.file})  # fmt: skip
+
+
+def run_as_job(request: BaseModel, what: str, work: Callable[[str, Path], ClipEntry],
+               result: Callable[[ClipEntry], dict]) -> dict | State:  # fmt: skip
+    """Run a re-render (restyle, translation) as a job of its own: `work(run id, run folder)`
+    makes the new clip entry; the run's manifest says processing, then completed or failed
+    with the reason. Answers {"job_id", "folder", **result(entry)}, or the Failed state."""
     run_id = str(flow_run.id or "local")
     status = job_dir(run_id)
     _write_status(status, run_id, request, "processing")
     try:
-        entry = _restyle(request, run_id, status)
+        entry = work(run_id, status)
     except ReelflowError as exc:
-        return _failed(status, run_id, request, str(exc))
+        return _failed(status, run_id, request, what, str(exc))
     except Exception as exc:
-        get_run_logger().exception("Unexpected error while restyling")
-        return _failed(status, run_id, request, f"Internal error ({type(exc).__name__})")
+        get_run_logger().exception("Unexpected error in the %s", what)
+        return _failed(status, run_id, request, what, f"Internal error ({type(exc).__name__})")
     _write_status(status, run_id, request, "completed", clips=[entry])
-    get_run_logger().info("clip %d restyled: %s", request.index, entry.file)
-    return {"job_id": run_id, "folder": str(status), "file": entry.file}
+    return {"job_id": run_id, "folder": str(status), **result(entry)}
 
 
-def _write_status(folder: Path, run_id: str, request: RestyleRequest, status: ManifestStatus,
+def _write_status(folder: Path, run_id: str, request: BaseModel, status: ManifestStatus,
                   **fields) -> None:  # fmt: skip
-    """The run's own manifest: how the API reports and serves a restyle like any job."""
+    """The run's own manifest: how the API reports and serves a re-render like any job."""
     done = status == "completed"
     write_manifest(folder, Manifest(
         job_id=run_id, status=status, stage="done" if done else "render",
@@ -95,24 +108,42 @@ def _write_status(folder: Path, run_id: str, request: RestyleRequest, status: Ma
     ))  # fmt: skip
 
 
-def _failed(status: Path, run_id: str, request: RestyleRequest, reason: str):
-    get_run_logger().error("Restyle failed: %s", reason)
+def _failed(status: Path, run_id: str, request: BaseModel, what: str, reason: str):
+    get_run_logger().error("The %s failed: %s", what, reason)
     _write_status(status, run_id, request, "failed", error=reason)
     return Failed(message=reason)
 
 
-def _restyle(request: RestyleRequest, run_id: str, status: Path) -> ClipEntry:
-    folder = job_folder(request.job)
+@dataclass(frozen=True)
+class FinishedClip:
+    """One clip of a finished job, with what a new render of it is made from."""
+
+    folder: Path  # the job's folder
+    manifest: Manifest
+    clip: ClipEntry
+    media: MediaInfo  # the same source video, checked by content
+    transcript: Transcript  # with the loudness track over the clip
+    plan: ReframePlan
+
+
+def finished_clip(job: str, index: int, what: str) -> FinishedClip:
+    folder = job_folder(job)
     manifest = read_manifest(folder)
     if manifest is None or manifest.status != "completed":
-        raise InvalidRequest(f"Job {request.job} has no finished clips to restyle")
-    clip = manifest.clip(request.index)
+        raise InvalidRequest(f"Job {job} has no finished clips to {what}")
+    clip = manifest.clip(index)
     if clip is None:
-        raise InvalidRequest(f"Job {request.job} has no clip {request.index}")
+        raise InvalidRequest(f"Job {job} has no clip {index}")
     media = _same_video(manifest)
     transcript = Transcript.model_validate_json((folder / "transcript.json").read_text())
     transcript = _with_loudness(transcript, media, clip.start, clip.end)
-    plan = _reframe_plan(clip, media)
+    return FinishedClip(folder, manifest, clip, media, transcript, _reframe_plan(clip, media))
+
+
+def _restyle(request: RestyleRequest, run_id: str, status: Path) -> ClipEntry:
+    found = finished_clip(request.job, request.index, "restyle")
+    folder, manifest, clip, media = found.folder, found.manifest, found.clip, found.media
+    transcript, plan = found.transcript, found.plan
     if request.reframe is not None:
         plan = apply_override(plan, request.reframe)
     key_block = request.gemini_key_block
@@ -138,6 +169,7 @@ def _restyle(request: RestyleRequest, run_id: str, status: Path) -> ClipEntry:
     # The run's own folder gets the same files, so the API serves them under the run's id.
     for name in version.files():
         link_or_copy(folder / name, status / name)
+    get_run_logger().info("clip %d restyled: %s", request.index, version.file)
     return ClipEntry.model_validate({
         **clip.model_dump(exclude={"versions", "reframe", "posts"}), **version.model_dump(),
     })  # fmt: skip

@@ -10,20 +10,14 @@ under the clip's `versions` with its language and translated texts (flows/transl
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
 from flows.names import TRANSLATE_FLOW
-from flows.restyle import (
-    _failed,
-    _reframe_plan,
-    _same_video,
-    _with_loudness,
-    _write_status,
-    job_folder,
-)
+from flows.restyle import finished_clip, run_as_job
 from flows.translating import (
     ClipSource,
     Providers,
@@ -31,12 +25,9 @@ from flows.translating import (
     dubbed_version,
     translated_version,
 )
-from reelflow.errors import InvalidRequest, ReelflowError
 from reelflow.files import link_or_copy
-from reelflow.jobs import job_dir
 from reelflow.languages import name_of
-from reelflow.manifest import ClipEntry, ClipVersion, read_manifest
-from reelflow.models import Transcript
+from reelflow.manifest import ClipEntry, ClipVersion
 from reelflow.secrets import delete_key_block_hook
 from reelflow.styles import LookOptions
 from reelflow.translate_request import TranslateRequest
@@ -61,18 +52,8 @@ def _run_name() -> str:
     on_crashed=[delete_key_block_hook],
 )
 def translate_clip(request: TranslateRequest):
-    run_id = str(flow_run.id or "local")
-    status = job_dir(run_id)
-    _write_status(status, run_id, request, "processing")
-    try:
-        entry = _translate(request, run_id, status)
-    except ReelflowError as exc:
-        return _failed(status, run_id, request, str(exc))
-    except Exception as exc:
-        get_run_logger().exception("Unexpected error while translating")
-        return _failed(status, run_id, request, f"Internal error ({type(exc).__name__})")
-    _write_status(status, run_id, request, "completed", clips=[entry])
-    return {"job_id": run_id, "folder": str(status), "files": [v.file for v in entry.versions]}
+    return run_as_job(request, "translation", partial(_translate, request),
+                      lambda entry: {"files": [v.file for v in entry.versions]})  # fmt: skip
 
 
 def _translate(request: TranslateRequest, run_id: str, status: Path) -> ClipEntry:
@@ -101,17 +82,8 @@ def _translate(request: TranslateRequest, run_id: str, status: Path) -> ClipEntr
 
 def clip_source(job: str, index: int, run_id: str | None) -> ClipSource:
     """Everything a language version of clip `index` of a finished job is made from."""
-    folder = job_folder(job)
-    manifest = read_manifest(folder)
-    if manifest is None or manifest.status != "completed":
-        raise InvalidRequest(f"Job {job} has no finished clips to translate")
-    clip = manifest.clip(index)
-    if clip is None:
-        raise InvalidRequest(f"Job {job} has no clip {index}")
-    media = _same_video(manifest)
-    transcript = Transcript.model_validate_json((folder / "transcript.json").read_text())
-    transcript = _with_loudness(transcript, media, clip.start, clip.end)
-    request = manifest.request
+    found = finished_clip(job, index, "translate")
+    request = found.manifest.request
     look = LookOptions.model_validate({k: request.get(k) for k in LookOptions.model_fields})
-    return ClipSource(folder, clip, media, transcript, _reframe_plan(clip, media), look,
+    return ClipSource(found.folder, found.clip, found.media, found.transcript, found.plan, look,
                       request.get("provider", "local"), run_id)  # fmt: skip
