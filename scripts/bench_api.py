@@ -55,6 +55,7 @@ def main() -> int:
 def _under_load(db: str) -> None:
     from deployments.processes import children, start_time
     from deployments.stack import free_port, loopback_env
+    from testkit.loopback import static_server
 
     home = Path(tempfile.mkdtemp(prefix="reelflow-bench-api-"))
     home.chmod(0o711)  # PostgreSQL's user (when run as root) must reach its folder
@@ -64,7 +65,7 @@ def _under_load(db: str) -> None:
     ports = (free_port(), free_port())
     api = f"http://127.0.0.1:{ports[0]}"
     env = {**os.environ, **loopback_env(home, RUNNING_JOBS, REELFLOW_DB=db)}
-    with _file_server(media) as files:
+    with static_server(media) as files:
         stack = _make_up(home, env, ports)
         try:
             began = time.perf_counter()
@@ -193,29 +194,6 @@ def _make_up(home: Path, env: dict, ports: tuple[int, int]) -> subprocess.Popen:
          "--prefect-port", str(ports[1]), "--logs", str(home / "logs")],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-
-
-def _file_server(folder: Path):
-    from contextlib import contextmanager
-    from functools import partial
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
-    class Quiet(SimpleHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-    @contextmanager
-    def serving():
-        server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(folder)))
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
-            server.server_close()
-
-    return serving()
 
 
 def _ready(api: str, stack: subprocess.Popen) -> bool:

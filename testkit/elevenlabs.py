@@ -19,7 +19,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -28,6 +27,8 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+
+from testkit.loopback import base_url, serve, stop
 
 DUB_TEXTS = {
     "es": "Esta es la voz doblada del clip. Cada frase se escucha ahora en español.",
@@ -62,34 +63,15 @@ class ElevenLabsStandIn:
     @property
     def url(self) -> str:
         assert self._server is not None, "start() the stand-in first"
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return base_url(self._server)
 
     def start(self) -> ElevenLabsStandIn:
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                stand_in._handle(self, "POST")
-
-            def do_GET(self) -> None:
-                stand_in._handle(self, "GET")
-
-            def do_DELETE(self) -> None:
-                stand_in._handle(self, "DELETE")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(self._handle)
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop(self._server)
+        self._server = None
 
     def __enter__(self) -> ElevenLabsStandIn:
         return self.start()

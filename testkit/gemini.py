@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import random
 import re
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from testkit.loopback import base_url, serve, stop
 
 _PATH = re.compile(r"^/(?P<version>v1(?:beta)?)/models/(?P<model>[^/:]+):generateContent$")
 _STATUS = {
@@ -136,28 +137,15 @@ class GeminiStandIn:
     @property
     def url(self) -> str:
         assert self._server is not None, "start() the stand-in first"
-        return f"http://127.0.0.1:{self._server.server_port}"
+        return base_url(self._server)
 
     def start(self) -> GeminiStandIn:
-        stand_in = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                stand_in._handle(self)
-
-            def log_message(self, *args: Any) -> None:  # keep test output clean
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(lambda request, _: self._handle(request), methods=("POST",))
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        stop(self._server)
+        self._server = None
 
     def __enter__(self) -> GeminiStandIn:
         return self.start()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from reelflow.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from testkit.loopback import base_url, serve, stop
 
 
 @dataclass
@@ -40,7 +41,7 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         assert self._server is not None
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hooks/reelflow"
+        return base_url(self._server) + "/hooks/reelflow"
 
     def wait_for(self, count: int, timeout_s: float = 60) -> list[Received]:
         deadline = time.monotonic() + timeout_s
@@ -52,29 +53,20 @@ class WebhookReceiver:
         raise AssertionError(f"got {len(self.received)} webhook requests, waited for {count}")
 
     def __enter__(self) -> WebhookReceiver:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                ok = verify_signature(receiver.secret, self.headers.get(TIMESTAMP_HEADER, ""),
-                                      self.headers.get(SIGNATURE_HEADER, ""), raw)  # fmt: skip
-                with receiver._lock:
-                    failing = len(receiver.received) < receiver.fail_first
-                    status = receiver.status_when_failing if failing else (200 if ok else 401)
-                    receiver.received.append(Received(dict(self.headers), raw, ok, status))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = serve(lambda request, _: self._receive(request), methods=("POST",))
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        stop(self._server)
+
+    def _receive(self, request: BaseHTTPRequestHandler) -> None:
+        raw = request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        ok = verify_signature(self.secret, request.headers.get(TIMESTAMP_HEADER, ""),
+                              request.headers.get(SIGNATURE_HEADER, ""), raw)  # fmt: skip
+        with self._lock:
+            failing = len(self.received) < self.fail_first
+            status = self.status_when_failing if failing else (200 if ok else 401)
+            self.received.append(Received(dict(request.headers), raw, ok, status))
+        request.send_response(status)
+        request.send_header("Content-Length", "0")
+        request.end_headers()
