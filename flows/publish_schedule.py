@@ -199,30 +199,13 @@ async def settle_ended_posts(lookback_s: float) -> int:
     record becomes `cancelled` (its webhook told). The retention sweep runs this; how many
     key blocks and records it settled."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterName,
-        FlowRunFilter,
-        FlowRunFilterEndTime,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
 
+    from flows.ended_runs import ended_runs
     from flows.names import PUBLISH_DEPLOYMENT
 
     since = datetime.now(UTC) - timedelta(seconds=lookback_s)
-    ends = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
     async with get_client() as client:
-        runs = await client.read_flow_runs(
-            deployment_filter=DeploymentFilter(
-                name=DeploymentFilterName(any_=[PUBLISH_DEPLOYMENT])
-            ),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ends)),
-                end_time=FlowRunFilterEndTime(after_=since),
-            ),
-            limit=200,
-        )
+        runs = await ended_runs(client, [PUBLISH_DEPLOYMENT], after=since)
     settled = 0
     for run in runs:
         request = (run.parameters or {}).get("request") or {}

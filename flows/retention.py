@@ -13,16 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 from prefect import flow, get_run_logger
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import (
-    DeploymentFilter,
-    DeploymentFilterName,
-    FlowRunFilter,
-    FlowRunFilterEndTime,
-    FlowRunFilterState,
-    FlowRunFilterStateType,
-)
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import FlowRun
 
+from flows.ended_runs import ended_runs
 from flows.names import CLIP_DEPLOYMENT, RESTYLE_DEPLOYMENT, RETENTION_FLOW, TRANSLATE_DEPLOYMENT
 from flows.publish_schedule import settle_ended_posts
 from flows.webhooks import tell_missed_job_ends
@@ -39,7 +32,6 @@ from reelflow.settings import get_settings
 from reelflow.storage import StorageError, remove_remote_copies
 from tasks.upload import retry_failed_uploads
 
-TERMINAL = [StateType.COMPLETED, StateType.FAILED, StateType.CANCELLED, StateType.CRASHED]
 JOB_DEPLOYMENTS = [CLIP_DEPLOYMENT, RESTYLE_DEPLOYMENT, TRANSLATE_DEPLOYMENT]
 PAGE = 200
 
@@ -54,7 +46,9 @@ async def cleanup_expired_jobs(retention_seconds: int | None = None) -> dict:
     async with get_client() as client:
         key_blocks = await key_block_names(client)
         offset = 0
-        while runs := await _ended_runs(client, cutoff, offset):
+        while runs := await ended_runs(
+            client, JOB_DEPLOYMENTS, before=cutoff, limit=PAGE, offset=offset
+        ):
             for run in runs:
                 request = (run.parameters or {}).get("request") or {}
                 if not isinstance(request, dict):
@@ -77,19 +71,6 @@ async def cleanup_expired_jobs(retention_seconds: int | None = None) -> dict:
     return {"expired": counts["expired"], "key_blocks_removed": counts["keys"],
             "s3_objects_removed": counts["objects"], "uploads_retried": retried,
             "webhooks_sent": told, "posts_settled": settled}  # fmt: skip
-
-
-async def _ended_runs(client, cutoff: datetime, offset: int) -> list[FlowRun]:
-    """A page of job runs (clip, restyle, translate) that ended before `cutoff`."""
-    return await client.read_flow_runs(
-        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=JOB_DEPLOYMENTS)),
-        flow_run_filter=FlowRunFilter(
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=TERMINAL)),
-            end_time=FlowRunFilterEndTime(before_=cutoff),
-        ),
-        limit=PAGE,
-        offset=offset,
-    )
 
 
 async def _expire(run: FlowRun, request: dict, counts: Counter[str]) -> None:

@@ -162,27 +162,12 @@ async def tell_missed_job_ends(lookback_s: float) -> int:
     """Job ends no hook told (cancelled while queued, a worker killed): how many were sent.
     The retention sweep runs this; the record keeps each end from being told twice."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        DeploymentFilter,
-        DeploymentFilterName,
-        FlowRunFilter,
-        FlowRunFilterEndTime,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
+
+    from flows.ended_runs import ended_runs
 
     since = datetime.now(UTC) - timedelta(seconds=lookback_s)
-    ends = [StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED]
     async with get_client() as client:
-        runs = await client.read_flow_runs(
-            deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=[CLIP_DEPLOYMENT])),
-            flow_run_filter=FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=ends)),
-                end_time=FlowRunFilterEndTime(after_=since),
-            ),
-            limit=200,
-        )
+        runs = await ended_runs(client, [CLIP_DEPLOYMENT], after=since)
     told = 0
     for run in runs:
         request = (run.parameters or {}).get("request") or {}
