@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from reelflow.errors import GeminiBlocked, GeminiError, GeminiKeyError, GeminiUnavailable
+from reelflow.secrets import secret_key
 from reelflow.settings import get_settings
 
 if TYPE_CHECKING:  # the SDK takes a second to import: only the Gemini stages load it
@@ -99,20 +100,7 @@ def estimate_cost(model: str, tokens_in: int, tokens_out: int) -> float | None:
 
 def resolve_key(key_block: str | None) -> str:
     """The key from the job's Prefect Secret block when one is named, else GEMINI_API_KEY."""
-    if key_block:
-        from prefect.blocks.system import Secret
-
-        try:
-            value = Secret.load(key_block).get()
-        except ValueError as exc:  # Prefect's "Unable to find block document named ..."
-            raise GeminiKeyError(f"{NO_KEY} (the job's key block is gone)") from exc
-    else:
-        secret = get_settings().gemini_api_key
-        value = secret.get_secret_value() if secret else ""
-    value = str(value or "").strip()
-    if not value:
-        raise GeminiKeyError(NO_KEY)
-    return value
+    return secret_key(key_block, get_settings().gemini_api_key, GeminiKeyError, NO_KEY)
 
 
 def make_client(key: str, base_url: str | None, timeout_s: float) -> genai.Client:

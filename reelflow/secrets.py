@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import uuid
 
+from pydantic import SecretStr
+
 KEY_BLOCK_PREFIX = "reelflow-gemini-key-"
 ELEVENLABS_BLOCK_PREFIX = "reelflow-elevenlabs-key-"
 POST_KEY_BLOCK_PREFIX = "reelflow-upload-post-key-"
@@ -39,6 +41,22 @@ def load_secret_block(name: str) -> str | None:
         return str(Secret.load(name).get() or "")
     except ValueError:  # Prefect's "Unable to find block document named ..."
         return None
+
+
+def secret_key(
+    key_block: str | None, fallback: SecretStr | None, error: type[Exception], no_key: str
+) -> str:
+    """The key in the run's Secret block when one is named, else the operator's setting;
+    `error(no_key)` when there is none (or the block is gone)."""
+    if key_block:
+        value = load_secret_block(key_block)
+        if value is None:
+            raise error(f"{no_key} (the job's key block is gone)")
+    else:
+        value = fallback.get_secret_value() if fallback else ""
+    if not value.strip():
+        raise error(no_key)
+    return value.strip()
 
 
 async def delete_key_block(name: str | None) -> int:

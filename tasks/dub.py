@@ -27,6 +27,7 @@ from reelflow.caching import retry_transient_only, stable_hash
 from reelflow.errors import DubbingError, DubbingKeyError, DubbingUnavailable
 from reelflow.files import write_json_atomic
 from reelflow.media import file_sha256
+from reelflow.secrets import secret_key
 from reelflow.settings import get_settings
 
 VERSION = "dub-1"
@@ -52,20 +53,8 @@ class DubbingOptions:
 
 
 def resolve_dubbing_key(key_block: str | None) -> str:
-    if key_block:
-        from prefect.blocks.system import Secret
-
-        try:
-            value = Secret.load(key_block).get()
-        except ValueError as exc:
-            raise DubbingKeyError(f"{NO_KEY} (the job's key block is gone)") from exc
-    else:
-        secret = get_settings().elevenlabs_api_key
-        value = secret.get_secret_value() if secret else ""
-    value = str(value or "").strip()
-    if not value:
-        raise DubbingKeyError(NO_KEY)
-    return value
+    """The key from the run's Secret block when one is named, else ELEVENLABS_API_KEY."""
+    return secret_key(key_block, get_settings().elevenlabs_api_key, DubbingKeyError, NO_KEY)
 
 
 def dub_audio(audio: Path, source: str, target: str, out_dir: Path, opts: DubbingOptions,
