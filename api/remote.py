@@ -15,7 +15,7 @@ from pathlib import Path
 
 from reelflow.errors import NotFound
 from reelflow.jobs import is_expired, job_dir
-from reelflow.manifest import MANIFEST, ClipEntry, Manifest, read_manifest
+from reelflow.manifest import MANIFEST, Manifest, Rendering, read_manifest
 from reelflow.settings import Settings
 from reelflow.storage import (
     S3Storage,
@@ -58,12 +58,16 @@ def job_manifest(job_id: str, settings: Settings) -> Manifest | None:
     return manifest
 
 
-def locate_clip(job_id: str, index: int, kind: str, settings: Settings) -> ClipFile | None:
-    """Where clip `index`'s video, thumbnail or caption file can be read; None when it is
-    nowhere (NotFound when the clip was made without captions)."""
+def locate_clip(
+    job_id: str, index: int, kind: str, settings: Settings, version: int | None = None
+) -> ClipFile | None:
+    """Where clip `index`'s (or its version `version`'s) video, thumbnail or caption file can
+    be read; None when it is nowhere (NotFound when the clip was made without captions)."""
     folder = job_dir(job_id)
     manifest = job_manifest(job_id, settings)
     clip = manifest.clip(index) if manifest else None
+    if clip is not None and version is not None:
+        clip = next((v for v in clip.versions if v.version == version), None)
     if clip is None or is_expired(folder):
         return None
     name = clip_file_name(clip, kind)
@@ -79,7 +83,7 @@ def locate_clip(job_id: str, index: int, kind: str, settings: Settings) -> ClipF
     return ClipFile(name=name, url=storage.url(key, settings.s3_presign_seconds))
 
 
-def clip_file_name(clip: ClipEntry, kind: str) -> str | None:
+def clip_file_name(clip: Rendering, kind: str) -> str | None:
     names = {"video": clip.file, "thumbnail": clip.thumbnail, "srt": clip.captions_srt,
              "vtt": clip.captions_vtt}  # fmt: skip
     return names[kind]

@@ -322,15 +322,21 @@ class JobService:
         )
         return jobs + [job_summary(run, *_folder_facts(run_job_id(run))) for run in runs]
 
-    async def clip_file(self, job_id: str, index: int, kind: str) -> ClipFile:
-        """A clip's video, thumbnail or caption file (srt, vtt): the local file, or a link to
-        its S3 copy when the job ran on another machine; NotFound when gone."""
+    async def clip_file(
+        self, job_id: str, index: int, kind: str, version: int | None = None
+    ) -> ClipFile:
+        """A clip's (or one of its versions') video, thumbnail or caption file (srt, vtt): the
+        local file, or a link to its S3 copy when the job ran on another machine; NotFound
+        when gone."""
+        what = f"clip {index}" if version is None else f"version {version} of clip {index}"
         found = await self.find(job_id)
-        if isinstance(found, JournalEntry):
-            raise NotFound(f"Job {job_id} has no clip {index} (or its files expired)")
-        located = await anyio.to_thread.run_sync(locate_clip, job_id, index, kind, self.settings)
+        located = None
+        if not isinstance(found, JournalEntry):
+            located = await anyio.to_thread.run_sync(
+                locate_clip, job_id, index, kind, self.settings, version
+            )
         if located is None:
-            raise NotFound(f"Job {job_id} has no clip {index} (or its files expired)")
+            raise NotFound(f"Job {job_id} has no {what} (or its files expired)")
         return located
 
     # -- ending -------------------------------------------------------------------------------

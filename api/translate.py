@@ -17,11 +17,11 @@ from typing import Literal
 from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
-from litestar.response import Stream
+from litestar.response import Redirect, Stream
 from pydantic import BaseModel, Field, ValidationError
 
 from api.body import read_json_object
-from api.files import file_response
+from api.files import serve_clip_file
 from api.jobs import api_key
 from api.openapi import FileOperation, TranslateOperation, binary, errors
 from api.service import JobService
@@ -75,11 +75,10 @@ async def translate(
 async def clip_version_file(
     job_id: FromPath[str], index: FromPath[int], version: FromPath[int], request: Request,
     state: State,
-) -> Stream:  # fmt: skip
+) -> Stream | Redirect:  # fmt: skip
     """Version K of clip n (see the clip's `versions` in /api/status): a look, a translation
     or a dub."""
-    path, name = await version_file(state.jobs, job_id, index, version, "video")
-    return file_response(request, path, name)
+    return serve_clip_file(request, await state.jobs.clip_file(job_id, index, "video", version))
 
 
 @get(
@@ -91,9 +90,9 @@ async def clip_version_file(
 async def clip_version_thumbnail(
     job_id: FromPath[str], index: FromPath[int], version: FromPath[int], request: Request,
     state: State,
-) -> Stream:  # fmt: skip
-    path, name = await version_file(state.jobs, job_id, index, version, "thumbnail")
-    return file_response(request, path, name)
+) -> Stream | Redirect:  # fmt: skip
+    clip = await state.jobs.clip_file(job_id, index, "thumbnail", version)
+    return serve_clip_file(request, clip)
 
 
 async def submit_translation(
@@ -153,16 +152,3 @@ def _check(request: TranslateRequest, spoken: str | None, gemini_key: str,
         raise InvalidRequest(NOT_AVAILABLE)
     if not gemini_key:
         raise InvalidRequest("Missing X-Gemini-Key header: translation asks Gemini")
-
-
-async def version_file(jobs: JobService, job_id: str, index: int, version: int,
-                       kind: str) -> tuple:  # fmt: skip
-    await jobs.find(job_id)
-    folder = job_dir(job_id)
-    manifest = read_manifest(folder)
-    clip = manifest.clip(index) if manifest else None
-    found = next((v for v in clip.versions if v.version == version), None) if clip else None
-    name = None if found is None else (found.file if kind == "video" else found.thumbnail)
-    if name is None or not (folder / name).exists():
-        raise NotFound(f"Job {job_id} has no version {version} of clip {index}")
-    return folder / name, name
