@@ -26,12 +26,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from reelflow.errors import IdempotencyMismatch
+from reelflow.errors import IdempotencyMismatch, QueueFull
 
 EntryState = Literal["pending", "dispatched", "cancelled", "failed"]
 IDEMPOTENCY_TTL = timedelta(hours=24)
 # Rows of jobs whose run exists are only an index from job id to run id; Prefect keeps the rest.
 KEEP_DISPATCHED = timedelta(days=30)
+QUEUE_FULL_RETRY_S = 30
+_COUNT_PENDING = "SELECT count(*) FROM jobs WHERE state = 'pending'"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -65,6 +67,21 @@ class JournalEntry:
     updated_at: str
 
 
+@dataclass(frozen=True)
+class QueueLimit:
+    """MAX_QUEUED_JOBS, and how many jobs wait outside the journal (runs not started yet)."""
+
+    max_jobs: int
+    elsewhere: int = 0
+
+    def full(self, waiting: int) -> QueueFull:
+        return QueueFull(
+            f"{waiting} jobs are waiting already (MAX_QUEUED_JOBS is {self.max_jobs}); "
+            "try again later",
+            retry_after_s=QUEUE_FULL_RETRY_S,
+        )
+
+
 @dataclass
 class _Queued:
     """One `add` waiting for the next group commit."""
@@ -85,15 +102,19 @@ class Journal:
         self._lock = threading.Lock()
         self._queue: list[_Queued] = []
         self._queue_lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db = _connect(self.path)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        # Reads have a connection of their own: under WAL they go on while a commit waits for
+        # the disk, so a status request never queues behind a burst of submissions.
+        self._reader = _connect(self.path)
+        self._read_lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             self._db.close()
+            self._reader.close()
 
     # -- accepting ------------------------------------------------------------------------
 
@@ -103,15 +124,17 @@ class Journal:
         request: dict,
         secret: str | None = None,
         idempotency: tuple[str, str] | None = None,
+        limit: QueueLimit | None = None,
     ) -> str:
         """Record a new job; with (key, fingerprint), the job already recorded under that key
-        instead when there is one (its id is returned, nothing is added).
+        instead when there is one (its id is returned, nothing is added). With a `limit`,
+        QueueFull when that many jobs wait already (counted in the same transaction).
 
         Group commit: concurrent calls (each in its own thread) are written in one transaction
         with one fsync by whichever gets there first, so 50 submissions at once cost about one
         disk flush, not 50 in a row."""
         sealed = self._fernet.encrypt(secret.encode()) if secret else None
-        mine = _Queued((job_id, json.dumps(request), sealed, idempotency))
+        mine = _Queued((job_id, json.dumps(request), sealed, idempotency, limit))
         with self._queue_lock:
             self._queue.append(mine)
         with self._lock:
@@ -127,8 +150,10 @@ class Journal:
         now = _now()
         self._db.execute("BEGIN IMMEDIATE")
         try:
+            waiting = _one(self._db, _COUNT_PENDING)[0]
             for item in batch:
-                item.result, item.error = self._insert(*item.args, now)
+                item.result, item.error = self._insert(*item.args, now, waiting)
+                waiting += item.result == item.args[0]  # a new job, not an earlier one
             self._db.execute("COMMIT")
         except BaseException as exc:
             self._db.execute("ROLLBACK")
@@ -137,14 +162,19 @@ class Journal:
         for item in batch:
             item.done = True
 
-    def _insert(self, job_id, request, sealed, idempotency, now) -> tuple[str, Exception | None]:
+    def _insert(
+        self, job_id, request, sealed, idempotency, limit, now, waiting
+    ) -> tuple[str, Exception | None]:
         if idempotency is not None:
             try:
-                earlier = self._earlier(*idempotency)
+                earlier = self._earlier(self._db, *idempotency)
             except IdempotencyMismatch as exc:
                 return "", exc
             if earlier is not None:
                 return earlier, None
+        if limit is not None and waiting + limit.elsewhere >= limit.max_jobs:
+            return "", limit.full(waiting + limit.elsewhere)
+        if idempotency is not None:
             self._db.execute(
                 "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?)",
                 (*idempotency, job_id, now),
@@ -158,13 +188,12 @@ class Journal:
     def find_idempotent(self, key: str, fingerprint: str) -> str | None:
         """The job recorded under `key` in the last 24 h; IdempotencyMismatch when it was
         recorded for another request."""
-        with self._lock:
-            return self._earlier(key, fingerprint)
+        with self._read_lock:
+            return self._earlier(self._reader, key, fingerprint)
 
-    def _earlier(self, key: str, fingerprint: str) -> str | None:
-        row = self._db.execute(
-            "SELECT fingerprint, job_id, created_at FROM idempotency WHERE key = ?", (key,)
-        ).fetchone()
+    def _earlier(self, db: sqlite3.Connection, key: str, fingerprint: str) -> str | None:
+        query = "SELECT fingerprint, job_id, created_at FROM idempotency WHERE key = ?"
+        row = _one(db, query, (key,))
         if row is None or _age(row[2]) > IDEMPOTENCY_TTL:
             return None
         if row[0] != fingerprint:
@@ -180,8 +209,9 @@ class Journal:
         return self._select("WHERE state = 'pending' ORDER BY created_at LIMIT ?", (limit,))
 
     def secret(self, job_id: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT secret FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        with self._read_lock:
+            query = "SELECT secret FROM jobs WHERE job_id = ?"
+            row = _one(self._reader, query, (job_id,))
         return self._fernet.decrypt(row[0]).decode() if row and row[0] else None
 
     def mark_dispatched(self, job_id: str, run_id: str) -> bool:
@@ -214,10 +244,8 @@ class Journal:
         return found[0] if found else None
 
     def count_pending(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT count(*) FROM jobs WHERE state = 'pending'").fetchone()[
-                0
-            ]
+        with self._read_lock:
+            return _one(self._reader, _COUNT_PENDING)[0]
 
     def without_run(
         self, states: list[EntryState], limit: int, offset: int = 0
@@ -231,10 +259,9 @@ class Journal:
 
     def count_without_run(self, states: list[EntryState]) -> int:
         marks = ",".join("?" * len(states))
-        with self._lock:
-            return self._db.execute(
-                f"SELECT count(*) FROM jobs WHERE state IN ({marks})", states
-            ).fetchone()[0]
+        with self._read_lock:
+            query = f"SELECT count(*) FROM jobs WHERE state IN ({marks})"
+            return _one(self._reader, query, states)[0]
 
     def prune(self) -> int:
         """Forget expired idempotency keys, and dispatched jobs older than KEEP_DISPATCHED."""
@@ -252,13 +279,26 @@ class Journal:
 
     def _select(self, where: str, args: tuple) -> list[JournalEntry]:
         query = "SELECT job_id, request, state, run_id, error, created_at, updated_at FROM jobs "
-        with self._lock:
-            rows = self._db.execute(query + where, args).fetchall()
+        with self._read_lock:
+            rows = self._reader.execute(query + where, args).fetchall()
         return [JournalEntry(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
     def _update(self, sql: str, args: tuple) -> bool:
         with self._lock:
             return self._db.execute(f"UPDATE jobs {sql}", args).rowcount == 1
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout=5000")
+    return db
+
+
+def _one(db: sqlite3.Connection, query: str, args=()) -> tuple | None:
+    """The first row, the statement run to its end: a statement left open keeps a read
+    transaction open, and that connection would go on seeing an old snapshot."""
+    rows = db.execute(query, args).fetchall()
+    return rows[0] if rows else None
 
 
 def _fernet(path: Path):

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from api.journal import Journal
-from reelflow.errors import IdempotencyMismatch
+from api.journal import Journal, QueueLimit
+from reelflow.errors import IdempotencyMismatch, QueueFull
 
 KEY = "AIzaSy-journal-secret-31"
 
@@ -105,3 +105,24 @@ def test_concurrent_adds_are_each_recorded_once_in_shared_commits(journal):
     with pytest.raises(IdempotencyMismatch):
         journal.add("jx", {}, idempotency=("same", "other body"))
     assert journal.count_pending() == 46
+
+
+def test_a_full_queue_refuses_new_jobs_in_the_same_commit_but_answers_repeats(journal):
+    limit = QueueLimit(max_jobs=3, elsewhere=1)  # one run waits in Prefect already
+    assert journal.add("j1", {}, idempotency=("order-1", "f1"), limit=limit) == "j1"
+    assert journal.add("j2", {}, limit=limit) == "j2"
+    with pytest.raises(QueueFull, match="3 jobs are waiting already"):
+        journal.add("j3", {}, limit=limit)
+    assert journal.add("j4", {}, idempotency=("order-1", "f1"), limit=limit) == "j1"
+    journal.mark_dispatched("j2", "run-2")
+    assert journal.add("j5", {}, limit=limit) == "j5"
+    assert [e.job_id for e in journal.pending()] == ["j1", "j5"]
+
+
+def test_reads_see_every_commit_at_once(journal):
+    """Reads have their own connection; each one sees what was committed before it."""
+    for n in range(3):
+        journal.add(f"j{n}", {"n": n}, idempotency=(f"key-{n}", "f"))
+        assert journal.find_idempotent(f"key-{n}", "f") == f"j{n}"
+        assert journal.count_pending() == n + 1
+        assert journal.get(f"j{n}").request == {"n": n}
