@@ -7,13 +7,12 @@ Jobs are Prefect flow runs of the clip_video deployment; see api/service.py.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
+import anyio
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
@@ -49,13 +48,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.publishing = PublishService(service, client, settings)
             # Accepted jobs become runs in the background, and pending ones from before a
             # restart at once (api/dispatch.py).
-            dispatching = asyncio.create_task(service.dispatcher.run())
+            service.dispatcher.start()
             try:
                 yield
             finally:
-                dispatching.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await dispatching
+                await anyio.to_thread.run_sync(service.dispatcher.stop)
                 service.journal.close()
 
     return Litestar(

@@ -1,5 +1,9 @@
 """The dispatcher: turns journaled jobs into Prefect runs, in the API process, in the background.
 
+It runs in a thread of its own with its own event loop and Prefect client: creating a run
+means waiting on Prefect and validating its answers, and none of that may hold up the API's
+event loop while submissions pour in (accepting comes first, dispatching right after).
+
 POST /api/process only writes the job to the journal (api/journal.py) and wakes this loop. For
 each pending job it saves the Gemini key in the job's Secret block (its name comes from the job
 id, so a second try overwrites the first), then creates the clip-video run with the job id as
@@ -18,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import anyio
 import httpx
@@ -33,10 +37,12 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateType,
 )
 from prefect.client.schemas.objects import StateType
+from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled
 
 from api.journal import Journal, JournalEntry
-from reelflow.errors import ReelflowError
+from flows.names import CLIP_DEPLOYMENT_PATH
+from reelflow.errors import ReelflowError, Unavailable
 from reelflow.secrets import delete_key_block
 
 logger = logging.getLogger("reelflow.api.dispatch")
@@ -51,22 +57,72 @@ WAITING_TYPES = [StateType.SCHEDULED, StateType.PENDING]
 
 
 class Dispatcher:
-    def __init__(
-        self,
-        journal: Journal,
-        client: PrefectClient,
-        deployment_id: Callable[[], Awaitable[uuid.UUID]],
-    ):
+    def __init__(self, journal: Journal, deployment_path: str = CLIP_DEPLOYMENT_PATH):
         self.journal = journal
-        self.client = client
-        self.deployment_id = deployment_id
+        self.deployment_path = deployment_path
         self.waiting_in_prefect = 0
-        self._wake = asyncio.Event()
+        self.client: PrefectClient | None = None
+        self._deployment: uuid.UUID | None = None
         self._pause = RETRY_FIRST_S
-        self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task | None = None
+        self._wake: asyncio.Event | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    # -- the thread -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Dispatch in a thread of its own until `stop`."""
+        started = threading.Event()
+        self._thread = threading.Thread(
+            target=asyncio.run, args=(self._serve(started),), name="reelflow-dispatcher",
+            daemon=True,
+        )  # fmt: skip
+        self._thread.start()
+        started.wait()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Cancel the loop (a run being created is abandoned: the job stays pending and is
+        created on the next start, by its idempotency key) and wait for the thread."""
+        if self._loop is not None and self._main is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has already ended
+                self._loop.call_soon_threadsafe(self._main.cancel)
+        if self._thread is not None:
+            self._thread.join(timeout_s)
 
     def wake(self) -> None:
-        self._wake.set()
+        """Called from the API's threads after a job was accepted."""
+        if self._loop is not None and self._wake is not None:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def _serve(self, started: threading.Event) -> None:
+        from prefect.client.orchestration import get_client
+
+        self._loop = asyncio.get_running_loop()
+        self._main = asyncio.current_task()
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(CONCURRENCY)
+        started.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            async with get_client() as client:
+                self.client = client
+                await self.run()
+
+    async def deployment_id(self) -> uuid.UUID:
+        if self._deployment is None:
+            try:
+                found = await self.client.read_deployment_by_name(self.deployment_path)
+            except ObjectNotFound as exc:
+                raise Unavailable(
+                    f"The {self.deployment_path} deployment is not registered yet: is the "
+                    "worker running?"
+                ) from exc
+            self._deployment = found.id
+        return self._deployment
+
+    # -- dispatching ----------------------------------------------------------------------
 
     async def run(self) -> None:
         """Dispatch until cancelled (the API's shutdown)."""

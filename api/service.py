@@ -42,7 +42,7 @@ from pydantic import BaseModel, ValidationError
 
 from api.body import form_json
 from api.dispatch import Dispatcher
-from api.journal import Journal, JournalEntry
+from api.journal import Journal, JournalEntry, QueueLimit
 from api.remote import ClipFile, job_manifest, locate_clip
 from api.schemas import (
     ClipOut,
@@ -60,7 +60,6 @@ from reelflow.errors import (
     Conflict,
     InvalidRequest,
     NotFound,
-    QueueFull,
     ReelflowError,
     Unavailable,
     describe_invalid,
@@ -97,7 +96,6 @@ LOG_LINES = 20
 # Restyles create their run at once; SQLite serialises Prefect's writes, and a burst queued in
 # the API is faster, its tail far shorter, than one retrying against "database is locked".
 CREATE_CONCURRENCY = 4
-QUEUE_FULL_RETRY_S = 30
 OPTION_FIELDS = ("clips", "min_seconds", "max_seconds", "provider", "webhook_url", "language",
                  "translate")  # fmt: skip
 LOOK_FIELDS = ("captions", "hook", "effects")
@@ -110,7 +108,7 @@ class JobService:
         self.client = client
         self.settings = settings
         self.journal = journal or Journal(settings.data_dir / "api")
-        self.dispatcher = Dispatcher(self.journal, client, self.deployment_id)
+        self.dispatcher = Dispatcher(self.journal)
         self._deployments: dict[str, uuid.UUID] = {}
         self._creating = asyncio.Semaphore(CREATE_CONCURRENCY)
 
@@ -144,7 +142,8 @@ class JobService:
                 if earlier is not None:
                     _discard(upload)
                     return earlier
-            await self._check_queue()
+            if upload is not None and get_storage(self.settings).remote:
+                await self._check_queue()  # before the upload goes to S3 for nothing
             if upload is not None and (stored := await self._store_upload(upload)):
                 request = request.model_copy(update={"source": stored})
             job_id = str(uuid.uuid4())
@@ -156,7 +155,7 @@ class JobService:
             idem = (idempotency_key, fingerprint) if idempotency_key else None
             accepted = await self._journal(
                 self.journal.add, job_id, request.model_dump(mode="json"),
-                key if gemini else None, idem,
+                key if gemini else None, idem, self._queue_limit(),
             )  # fmt: skip
         except BaseException:
             _discard(upload)
@@ -173,15 +172,14 @@ class JobService:
         self.dispatcher.wake()
         return job_id
 
+    def _queue_limit(self) -> QueueLimit:
+        return QueueLimit(self.settings.max_queued_jobs, self.dispatcher.waiting_in_prefect)
+
     async def _check_queue(self) -> None:
-        waiting = await self._journal(self.journal.count_pending)
-        waiting += self.dispatcher.waiting_in_prefect
-        if waiting >= self.settings.max_queued_jobs:
-            raise QueueFull(
-                f"{waiting} jobs are waiting already (MAX_QUEUED_JOBS is "
-                f"{self.settings.max_queued_jobs}); try again later",
-                retry_after_s=QUEUE_FULL_RETRY_S,
-            )
+        limit = self._queue_limit()
+        waiting = await self._journal(self.journal.count_pending) + limit.elsewhere
+        if waiting >= limit.max_jobs:
+            raise limit.full(waiting)
 
     async def _journal(self, call: Callable, *args: Any) -> Any:
         """A journal call off the event loop: a commit waits for the disk."""
