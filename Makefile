@@ -52,12 +52,20 @@ lint: sync
 sample: sync
 	$(RUN)/python scripts/make_sample_video.py
 
-sync: $(VENV)/.synced
+sync: $(VENV)/.synced $(VENV)/.db-template
 
 # Bytecode compiled at install: every command then starts without compiling ~1,300 modules
 # (seconds per command where .pyc files cannot be written, e.g. PYTHONDONTWRITEBYTECODE=1).
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --compile-bytecode
+	@touch $@
+
+# Also once per install: the Prefect database a new local server starts from (migrated, blocks
+# registered; kept in ~/.cache/reelflow/prefect-db). A command's first server in a fresh Prefect
+# home then skips Prefect's migrations (reelflow/cli/db_template.py). Its own stamp: a checkout
+# synced before this step existed gets it too.
+$(VENV)/.db-template: $(VENV)/.synced
+	$(RUN)/python -m reelflow.cli.db_template
 	@touch $@
 
 # No uv on PATH: install it from PyPI into a private folder, no root needed.

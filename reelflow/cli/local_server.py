@@ -231,6 +231,8 @@ def serve(idle_s: float) -> int:
 
     import uvicorn
 
+    from reelflow.cli.db_template import prepare_database
+
     folder = state_dir()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # a free port, held from here on: no race for it
@@ -243,9 +245,7 @@ def serve(idle_s: float) -> int:
                           started_at=time.time())  # fmt: skip
 
     async def run() -> None:
-        # Recorded before the app starts (migrating a new database takes seconds): commands
-        # set their PREFECT_API_URL and import meanwhile, then wait for /health.
-        _write_record(folder, record)
+        print(f"reelflow: {await prepare_database()}", file=sys.stderr, flush=True)
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not serving.done():
             await asyncio.sleep(0.05)
@@ -253,7 +253,11 @@ def serve(idle_s: float) -> int:
             await _watch(server, folder, record, idle_s)
         await serving
 
+    # Recorded before Prefect is imported and the app starts (seconds): commands set their
+    # PREFECT_API_URL and import meanwhile, then wait for /health.
+    _write_record(folder, record)
     try:
+        config.load()  # Prefect's app, created before its start-up: prepare_database needs it
         asyncio.run(run())
     finally:
         current = read_record(folder)
