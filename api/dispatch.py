@@ -92,7 +92,7 @@ class Dispatcher:
             self._thread.join(timeout_s)
 
     def wake(self) -> None:
-        """Called from the API's threads after a job was accepted."""
+        """Called from the API's event loop after a job was accepted: thread-safe."""
         if self._loop is not None and self._wake is not None:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._wake.set)

@@ -31,6 +31,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench_cli import stop_gently  # noqa: E402  (scripts/ is on the path when run as a script)
 
 SUBMITTERS = 50
 REQUESTS_EACH = 4
@@ -90,7 +91,7 @@ def _under_load(db: str) -> None:
             for pid in left:
                 print(f"[{db}]   left: {pid} {_command(pid)}")
         finally:
-            _stop(stack)
+            stop_gently(stack)
             shutil.rmtree(home, ignore_errors=True)
 
 
@@ -224,17 +225,6 @@ def _make_up(home: Path, env: dict, ports: tuple[int, int]) -> subprocess.Popen:
          "--prefect-port", str(ports[1]), "--logs", str(home / "logs")],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-
-
-def _stop(stack: subprocess.Popen) -> None:
-    """SIGTERM, as `make up` expects: it stops what it started (SIGKILL would orphan it)."""
-    if stack.poll() is None:
-        stack.send_signal(signal.SIGTERM)
-        try:
-            stack.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            stack.kill()
-            stack.wait()
 
 
 def _ready(api: str, stack: subprocess.Popen) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -100,6 +101,18 @@ def _to_flow(stderr: str, began_at: float) -> float | None:
             at = datetime.combine(date.today(), datetime.strptime(m.group(1), "%H:%M:%S.%f").time())
             return at.timestamp() - began_at
     return None
+
+
+def stop_gently(proc: subprocess.Popen, timeout_s: float = 60) -> None:
+    """SIGTERM, so the process stops what it started (SIGKILL would orphan that); SIGKILL only
+    when it has not exited after `timeout_s`."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def start_server(env: dict[str, str]) -> None:

@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cli import ROOT, bench_env, stop_server
+from bench_cli import ROOT, bench_env, stop_gently, stop_server
 
 SAMPLE = ROOT / "tests" / "data" / "sample.mp4"
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -103,13 +102,7 @@ def time_to_flow(env: dict[str, str], source: Path, out: Path, timeout_s: float 
         cli_cpu = _cpu(proc.pid)
         server_cpu = _server_cpu(record) - server_before
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_gently(proc)
         reader.join(timeout=10)
     return Start(wall, cli_cpu, server_cpu)
 

@@ -49,6 +49,15 @@ def _start(env: dict[str, str]) -> str:
     return url
 
 
+def _start_and_stop(env: dict[str, str]) -> str:
+    """Start a kept server as a command does, stop it; its log."""
+    try:
+        _start(env)
+        return _log(env)
+    finally:
+        stop(Path(env["PREFECT_HOME"]) / "reelflow-server")
+
+
 def _log(env: dict[str, str]) -> str:
     return (Path(env["PREFECT_HOME"]) / "reelflow-server" / "server.log").read_text()
 
@@ -97,11 +106,7 @@ def _cache_with(tmp_path: Path, template: Path) -> Path:
 def test_fresh_home_starts_from_the_template(tmp_path, template, prefect_head):
     env = _env(tmp_path, _cache_with(tmp_path, template))
     home = Path(env["PREFECT_HOME"])
-    try:
-        _start(env)
-        log = _log(env)
-    finally:
-        stop(home / "reelflow-server")
+    log = _start_and_stop(env)
     assert "reelflow: database copied from the template" in log, log[-3000:]
     assert "Skipping block loading due to matching hash" in log, "blocks registered again"
     assert _revision(home / "prefect.db") == [prefect_head]
@@ -120,11 +125,7 @@ def test_damaged_template_is_ignored_and_made_again(tmp_path, template, prefect_
     ours.write_bytes(b"SQLite format 3\x00" + os.urandom(8192))
     env = _env(tmp_path, cache)
     home = Path(env["PREFECT_HOME"])
-    try:
-        _start(env)
-        log = _log(env)
-    finally:
-        stop(home / "reelflow-server")
+    log = _start_and_stop(env)
     assert "reelflow: database migrated (template: " in log, log[-3000:]
     assert "template: none in the cache" not in log
     assert f"saved as {ours}" in log
@@ -172,11 +173,7 @@ def test_database_url_of_its_own_is_left_alone(tmp_path, template):
     before = sorted(p.name for p in (cache / "reelflow" / "prefect-db").iterdir())
     env = _env(tmp_path, cache, PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{own}")
     home = Path(env["PREFECT_HOME"])
-    try:
-        _start(env)
-        log = _log(env)
-    finally:
-        stop(home / "reelflow-server")
+    log = _start_and_stop(env)
     assert "reelflow: database URL of its own: left alone" in log, log[-3000:]
     assert not (home / "prefect.db").exists()
     assert sorted(p.name for p in (cache / "reelflow" / "prefect-db").iterdir()) == before
