@@ -13,7 +13,10 @@ empty transcript with a warning instead of failing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections import defaultdict
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -29,7 +32,7 @@ from reelflow.languages import AUTO
 from reelflow.models import MediaInfo, Transcript, Word
 from reelflow.sentences import split_sentences
 from reelflow.settings import get_settings
-from reelflow.whisper_models import resolve_model
+from reelflow.whisper_models import ENGLISH_MODEL, resolve_model
 from tasks.language import DETECT_WITHIN_S, ModelChoice, choose_model, detect_language
 
 # 2: sentences from reelflow.sentences; the 10 ms envelope is stored. 3: language detection;
@@ -43,6 +46,10 @@ WINDOW_S = 240.0
 LOUDNESS_HOP_S = 0.25
 
 log = logging.getLogger(__name__)
+# One load of a model at a time: a preload running when the transcription asks for the same
+# model is waited for, not repeated.
+_loading = defaultdict(threading.Lock)
+_loading_guard = threading.Lock()
 
 
 @lru_cache(maxsize=2)
@@ -63,6 +70,7 @@ def transcribe_media(media: MediaInfo, language: str = AUTO) -> Transcript:
     model_name = settings.whisper_model or "auto"
     if not media.has_audio:
         return _empty(media, model_name, "The video has no audio track: no transcript, no speech")
+    _preload(_likely_models(language))
     limit = settings.subprocess_timeout_s
     with decoded_audio(media.path, settings.data_dir / "tmp", rate=SAMPLE_RATE,
                        timeout_s=limit) as track:  # fmt: skip
@@ -93,7 +101,35 @@ def transcribe_media(media: MediaInfo, language: str = AUTO) -> Transcript:
 
 def _load(name: str):
     s = get_settings()
-    return load_model(name, s.whisper_device, s.whisper_compute_type, s.whisper_threads)
+    key = (name, s.whisper_device, s.whisper_compute_type, s.whisper_threads)
+    with _loading_guard:
+        lock = _loading[key]
+    with lock:
+        return load_model(*key)
+
+
+def _likely_models(language: str) -> list[str]:
+    """The models a job will ask for, in the order it asks (tasks.language.choose_model)."""
+    s = get_settings()
+    if s.whisper_model:
+        return [s.whisper_model]
+    if language == AUTO:  # detection needs the multilingual one; English then takes tiny.en
+        return [s.whisper_multilingual_model, ENGLISH_MODEL]
+    return [ENGLISH_MODEL if language == "en" else s.whisper_multilingual_model]
+
+
+def _preload(names: list[str]) -> None:
+    """Load the models while ffmpeg decodes the audio and its envelopes are measured: each
+    load (0.4-0.5 s here, more from a cold disk) was paid after the decode, and English jobs
+    with `auto` pay two. A load that fails here fails again, with its reason, when the
+    transcription asks."""
+
+    def load() -> None:
+        for name in names:
+            with contextlib.suppress(Exception):
+                _load(name)
+
+    threading.Thread(target=load, name="whisper-preload", daemon=True).start()
 
 
 def _model_choice(language: str, track: AudioTrack) -> ModelChoice:
