@@ -21,6 +21,7 @@ import json
 import os
 import sqlite3
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,7 +94,8 @@ class _Queued:
 
 
 class Journal:
-    """One SQLite connection shared by the API's threads, one statement batch at a time."""
+    """One SQLite connection for writes shared by the API's threads, one statement batch at a
+    time; a read connection per thread."""
 
     def __init__(self, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
@@ -106,15 +108,29 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-        # Reads have a connection of their own: under WAL they go on while a commit waits for
-        # the disk, so a status request never queues behind a burst of submissions.
-        self._reader = _connect(self.path)
-        self._read_lock = threading.Lock()
+        # Reads have connections of their own, one per thread: under WAL they go on while a
+        # commit waits for the disk and beside each other, so a status request never queues
+        # behind a burst of submissions or behind another read.
+        # A thread's connection closes when the thread ends (anyio retires idle ones).
+        self._local = threading.local()
+        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
+        self._readers_lock = threading.Lock()
 
     def close(self) -> None:
-        with self._lock, self._read_lock:
+        with self._lock, self._readers_lock:
             self._db.close()
-            self._reader.close()
+            for reader in list(self._readers):
+                reader.close()
+
+    @property
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection."""
+        reader = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._local.reader = _connect(self.path, _Reader)
+            with self._readers_lock:
+                self._readers.add(reader)
+        return reader
 
     # -- accepting ------------------------------------------------------------------------
 
@@ -188,8 +204,7 @@ class Journal:
     def find_idempotent(self, key: str, fingerprint: str) -> str | None:
         """The job recorded under `key` in the last 24 h; IdempotencyMismatch when it was
         recorded for another request."""
-        with self._read_lock:
-            return self._earlier(self._reader, key, fingerprint)
+        return self._earlier(self._reader, key, fingerprint)
 
     def _earlier(self, db: sqlite3.Connection, key: str, fingerprint: str) -> str | None:
         query = "SELECT fingerprint, job_id, created_at FROM idempotency WHERE key = ?"
@@ -209,9 +224,8 @@ class Journal:
         return self._select("WHERE state = 'pending' ORDER BY created_at LIMIT ?", (limit,))
 
     def secret(self, job_id: str) -> str | None:
-        with self._read_lock:
-            query = "SELECT secret FROM jobs WHERE job_id = ?"
-            row = _one(self._reader, query, (job_id,))
+        query = "SELECT secret FROM jobs WHERE job_id = ?"
+        row = _one(self._reader, query, (job_id,))
         return self._fernet.decrypt(row[0]).decode() if row and row[0] else None
 
     def mark_dispatched(self, job_id: str, run_id: str) -> bool:
@@ -244,8 +258,7 @@ class Journal:
         return found[0] if found else None
 
     def count_pending(self) -> int:
-        with self._read_lock:
-            return _one(self._reader, _COUNT_PENDING)[0]
+        return _one(self._reader, _COUNT_PENDING)[0]
 
     def without_run(
         self, states: list[EntryState], limit: int, offset: int = 0
@@ -259,9 +272,8 @@ class Journal:
 
     def count_without_run(self, states: list[EntryState]) -> int:
         marks = ",".join("?" * len(states))
-        with self._read_lock:
-            query = f"SELECT count(*) FROM jobs WHERE state IN ({marks})"
-            return _one(self._reader, query, states)[0]
+        query = f"SELECT count(*) FROM jobs WHERE state IN ({marks})"
+        return _one(self._reader, query, states)[0]
 
     def prune(self) -> int:
         """Forget expired idempotency keys, and dispatched jobs older than KEEP_DISPATCHED."""
@@ -279,8 +291,7 @@ class Journal:
 
     def _select(self, where: str, args: tuple) -> list[JournalEntry]:
         query = "SELECT job_id, request, state, run_id, error, created_at, updated_at FROM jobs "
-        with self._read_lock:
-            rows = self._reader.execute(query + where, args).fetchall()
+        rows = self._reader.execute(query + where, args).fetchall()
         return [JournalEntry(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
     def _update(self, sql: str, args: tuple) -> bool:
@@ -288,8 +299,12 @@ class Journal:
             return self._db.execute(f"UPDATE jobs {sql}", args).rowcount == 1
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+class _Reader(sqlite3.Connection):
+    """A read connection (a subclass, so the journal can keep weak references to them)."""
+
+
+def _connect(path: Path, factory: type = sqlite3.Connection) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=factory)
     db.execute("PRAGMA busy_timeout=5000")
     return db
 
