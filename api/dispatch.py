@@ -52,6 +52,11 @@ BATCH = 20
 CONCURRENCY = 4
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 10.0
 COUNT_EVERY_S = 2.0
+# A burst of submissions is answered before runs are made for it: creating a run loads the
+# Prefect server and starts the worker's job processes, on the cores the answers need. The
+# dispatcher waits for a pause this long between submissions, but never longer than HOLD_MAX_S.
+QUIET_S = 0.15
+HOLD_MAX_S = 2.0
 PRUNE_EVERY_S = 3600.0
 WAITING_TYPES = [StateType.SCHEDULED, StateType.PENDING]
 
@@ -134,11 +139,22 @@ class Dispatcher:
                     self._pause = RETRY_FIRST_S
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=5)
+                        await self._settle()
                 else:  # something failed: wait, longer each time, unless woken
                     await asyncio.sleep(self._pause)
                     self._pause = min(self._pause * 2, RETRY_MAX_S)
         finally:
             counting.cancel()
+
+    async def _settle(self) -> None:
+        """Until submissions pause for QUIET_S, or HOLD_MAX_S have passed."""
+        until = time.monotonic() + HOLD_MAX_S
+        while (left := until - time.monotonic()) > 0:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=min(QUIET_S, left))
+            except TimeoutError:
+                return
 
     async def dispatch_pending(self) -> bool:
         """Create runs for the pending jobs; False when one could not be made and waits."""
