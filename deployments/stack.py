@@ -85,8 +85,8 @@ class Stack:
 
     def start_prefect(self, timeout_s: float = 120) -> None:
         database = self._database(timeout_s)
-        self._start("prefect", [_bin("prefect"), "server", "start", "--host", "127.0.0.1",
-                                "--port", str(self.prefect_port)],
+        self._start("prefect", [sys.executable, "-m", "deployments.prefect_server", "--host",
+                                "127.0.0.1", "--port", str(self.prefect_port)],
                     server=True, **database)  # fmt: skip
         self._wait(f"{self.prefect_url}/health", timeout_s, "prefect")
 
@@ -253,10 +253,6 @@ def _config_problem() -> str | None:
     except ConfigError as exc:
         return str(exc)
     return None
-
-
-def _bin(name: str) -> str:
-    return str(Path(sys.executable).parent / name)
 
 
 def main() -> int:

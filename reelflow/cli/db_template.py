@@ -253,12 +253,14 @@ def main() -> int:
         from prefect.server.api.server import create_app
 
         create_app()  # the block classes the server's app imports, as a server has them
-        said = asyncio.run(_prepare_and_close())
+        said = asyncio.run(prepare_and_close())
     print(f"Prefect database template: {said}")
     return 0
 
 
-async def _prepare_and_close() -> str:
+async def prepare_and_close() -> str:
+    """`prepare_database` in a process whose server starts after this event loop ends: the
+    engine made on this loop is closed with it."""
     from prefect.server.database import provide_database_interface
 
     try:

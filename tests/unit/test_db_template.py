@@ -215,3 +215,20 @@ def test_commands_at_once_leave_a_whole_template(tmp_path, template, prefect_hea
     assert all(check(c, install) is None for c in copies)
     assert check(target, install) is None
     assert [p.name for p in target.parent.iterdir()] == [target.name], "temporary files left"
+
+
+def test_the_stacks_server_starts_from_the_template(tmp_path, template, prefect_head):
+    """`make up`'s Prefect server (deployments.prefect_server) in a new home: the same copy."""
+    from deployments.stack import Stack, free_port
+
+    env = _env(tmp_path, _cache_with(tmp_path, template))
+    stack = Stack(free_port(), free_port(), env=env, log_dir=tmp_path / "logs")
+    try:
+        stack.start_prefect(timeout_s=120)
+        assert httpx.get(f"{stack.prefect_url}/health", timeout=10).status_code == 200
+    finally:
+        stack.stop()
+    log = (tmp_path / "logs" / "prefect.log").read_text()
+    assert "reelflow: database copied from the template" in log, log[-3000:]
+    assert "Skipping block loading due to matching hash" in log, "blocks registered again"
+    assert _revision(Path(env["PREFECT_HOME"]) / "prefect.db") == [prefect_head]
