@@ -62,10 +62,10 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 # Also once per install: the Prefect database a new local server starts from (migrated, blocks
 # registered; kept in ~/.cache/reelflow/prefect-db). A command's first server in a fresh Prefect
-# home then skips Prefect's migrations (reelflow/cli/db_template.py). Its own stamp: a checkout
+# home then skips Prefect's migrations (reelflow/prefect_db.py). Its own stamp: a checkout
 # synced before this step existed gets it too.
 $(VENV)/.db-template: $(VENV)/.synced
-	$(RUN)/python -m reelflow.cli.db_template
+	$(RUN)/python -m reelflow.prefect_db
 	@touch $@
 
 # No uv on PATH: install it from PyPI into a private folder, no root needed.

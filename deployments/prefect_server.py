@@ -1,5 +1,5 @@
 """The stack's Prefect server: `prefect server start`, with a new home's database copied from
-the template `make sync` prepared (reelflow/cli/db_template.py) instead of built by Prefect's
+the template `make sync` prepared (reelflow/prefect_db.py) instead of built by Prefect's
 115 migrations and block registration, which took most of a first `make up`'s start.
 
     python -m deployments.prefect_server --host 127.0.0.1 --port 4200   (what Stack starts)
@@ -19,7 +19,7 @@ def main(argv: list[str]) -> None:
     from prefect.cli import app
     from prefect.server.api.server import create_app
 
-    from reelflow.cli.db_template import prepare_and_close
+    from reelflow.prefect_db import prepare_and_close
 
     create_app()  # the block classes the server registers: the template's key hashes them
     print(f"reelflow: {asyncio.run(prepare_and_close())}", file=sys.stderr, flush=True)

@@ -48,7 +48,7 @@ def main() -> int:
     subprocess.run([sys.executable, str(ROOT / "scripts" / "make_bench_video.py"),
                     "--out", str(INPUT)], check=True)  # fmt: skip
     # The database template a cold start copies (`make sync` prepares it; made here if not).
-    subprocess.run([sys.executable, "-m", "reelflow.cli.db_template"], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-m", "reelflow.prefect_db"], check=True, cwd=ROOT)
     home = Path(tempfile.mkdtemp(prefix="reelflow-bench-"))
     env = bench_env(home)
     try:

@@ -231,7 +231,7 @@ def serve(idle_s: float) -> int:
 
     import uvicorn
 
-    from reelflow.cli.db_template import prepare_database
+    from reelflow.prefect_db import prepare_database
 
     folder = state_dir()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -1,4 +1,4 @@
-"""The kept local Prefect server's database template (reelflow/cli/db_template.py): a fresh
+"""The kept local Prefect server's database template (reelflow/prefect_db.py): a fresh
 Prefect home starts from a migrated, block-registered copy; a template that is damaged or of
 another install is ignored; a database URL of the user's own is left alone.
 
@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reelflow.cli.db_template import Install, check, migration_head
 from reelflow.cli.local_server import stop
+from reelflow.prefect_db import Install, check, migration_head
 
 _HOLDER = """
 import sys
@@ -86,7 +86,7 @@ def template(tmp_path_factory) -> Path:
     """The template `make sync` prepares, in a cache folder of this module's own."""
     cache = tmp_path_factory.mktemp("cache")
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
-    made = subprocess.run([sys.executable, "-m", "reelflow.cli.db_template"], env=env,
+    made = subprocess.run([sys.executable, "-m", "reelflow.prefect_db"], env=env,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert made.returncode == 0, made.stderr[-3000:]
     (found,) = (cache / "reelflow" / "prefect-db").glob("prefect-*.db")
@@ -182,7 +182,7 @@ def test_database_url_of_its_own_is_left_alone(tmp_path, template):
 _SAVE_OR_COPY = """
 import os, sys
 from pathlib import Path
-from reelflow.cli.db_template import Install, copy_template, save_template
+from reelflow.prefect_db import Install, copy_template, save_template
 head, template, source, out, job = sys.argv[1:]
 install = Install("x", head, frozenset([head]), "registry", "memo")
 assert install.template == Path(template)

@@ -1,11 +1,12 @@
-"""A new kept Prefect server's database, copied from a template instead of built from nothing.
+"""A new Prefect server's database, copied from a template instead of built from nothing.
 
-In a fresh PREFECT_HOME the kept server (local_server.py) finds no database, and Prefect's
+In a fresh PREFECT_HOME a server (the CLI's kept one, reelflow/cli/local_server.py, and the
+one `make up` starts, deployments/prefect_server.py) finds no database, and Prefect's
 start-up runs all its alembic migrations (over a hundred for SQLite) and registers its block
 types: about 12 s of CPU, most of a cold command's start. Every home gets the same database
 from one Prefect install, so it is built once and kept in the user's cache folder
 ($XDG_CACHE_HOME, else ~/.cache, then reelflow/prefect-db/): `make sync` prepares it
-(`python -m reelflow.cli.db_template`), and a server that had to build its database without
+(`python -m reelflow.prefect_db`), and a server that had to build its database without
 one saves it there. A fresh home's server copies it in before Prefect's start-up, which then
 finds the database at the head revision (nothing to migrate) and, from the memo entry written
 for the home as Prefect writes it, its block types registered (nothing to register).
