@@ -50,10 +50,38 @@ def flow_run_of(pid: int) -> str | None:
 
 
 def kill_group(pid: int, started: int | None, sig: int = signal.SIGKILL) -> bool:
-    """Kill the process `pid` that started at `started` and its process group; False when it
-    is gone (or the pid now names another process)."""
+    """Kill the process `pid` that started at `started`, its process group and everything
+    below it with theirs; False when it is gone (or the pid now names another process).
+
+    A flow run's ffmpeg runs in a process group of its own (reelflow/ffmpeg_tool.py, so that a
+    timeout stops the tool with its children), which a signal to the run's group misses: left
+    alone it went on encoding, orphaned, after its job was handed back. The run is stopped
+    first (no new children while they are listed), then its descendants are listed while they
+    are still its own, then all are killed."""
     if started is None or start_time(pid) != started:
         return False
+    if sig == signal.SIGKILL:
+        _signal(pid, signal.SIGSTOP)
+    below = [(child, start_time(child)) for child in descendants(pid)]
+    killed = _signal(pid, sig)
+    for child, child_started in below:
+        if child_started is not None and start_time(child) == child_started:
+            _signal(child, sig)
+    return killed
+
+
+def descendants(pid: int) -> list[int]:
+    """Children, their children and so on, from /proc."""
+    found, todo = [], children(pid)
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo += children(child)
+    return found
+
+
+def _signal(pid: int, sig: int) -> bool:
+    """`sig` to the process, to its whole group when it leads one."""
     try:
         if os.getpgid(pid) == pid:
             os.killpg(pid, sig)

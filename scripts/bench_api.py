@@ -55,7 +55,7 @@ def main() -> int:
 
 
 def _under_load(db: str) -> None:
-    from deployments.processes import children, start_time
+    from deployments.processes import descendants, start_time
     from deployments.stack import free_port, loopback_env
     from testkit.loopback import static_server
 
@@ -79,7 +79,7 @@ def _under_load(db: str) -> None:
             for job_id in running:
                 _wait(lambda j=job_id: _status(api, j) == "processing", 300, "jobs never ran")
             asyncio.run(_latency(api, db, f"http://127.0.0.1:{_closed_port()}/talk.mp4"))
-            ours = {pid: start_time(pid) for pid in _tree(stack.pid, children)}
+            ours = {pid: start_time(pid) for pid in descendants(stack.pid)}
             began = time.perf_counter()
             stack.send_signal(signal.SIGTERM)
             code = stack.wait(timeout=120)
@@ -256,15 +256,6 @@ def _wait(predicate, timeout_s: float, message: str) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError(message)
         time.sleep(0.5)
-
-
-def _tree(pid: int, children) -> list[int]:
-    found, todo = [], children(pid)
-    while todo:
-        child = todo.pop()
-        found.append(child)
-        todo += children(child)
-    return found
 
 
 def _command(pid: int) -> str:

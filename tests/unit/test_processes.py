@@ -16,13 +16,14 @@ from deployments.stack import Stack
 RUN_ID = "6f1e8a52-0000-4000-8000-000000000001"
 API_URL = "http://127.0.0.1:4299/api"
 
-# A stand-in worker: starts one "flow run" (a child in its own session whose own child, like
-# ffmpeg, shares its group), prints the run's pid, then waits.
+# A stand-in worker: starts one "flow run" (a child in its own session whose own child is in a
+# process group of its own, as reelflow.ffmpeg_tool starts ffmpeg), prints the run's pid, then
+# waits.
 WORKER = textwrap.dedent(f"""
     import os, subprocess, sys, time
     env = dict(os.environ, PREFECT__FLOW_RUN_ID="{RUN_ID}")
     run = subprocess.Popen(
-        [sys.executable, "-c", "import subprocess, time; subprocess.Popen(['sleep', '300']); "
+        [sys.executable, "-c", "import subprocess, time; subprocess.Popen(['sleep', '300'], process_group=0); "
          "time.sleep(300)"],
         env=env, start_new_session=True)
     print(run.pid, flush=True)
