@@ -71,6 +71,17 @@ def choose_model(
     return ModelChoice(model, language, True, round(probability, 3), warning)
 
 
+def models_needed(option: str, settings: Settings) -> list[str]:
+    """The models `choose_model` and the transcription after it will load, in that order (a
+    job with `auto` may need only the first)."""
+    if settings.whisper_model:
+        return [settings.whisper_model]
+    multilingual = settings.whisper_multilingual_model
+    if option == AUTO:  # detection needs the multilingual one; English then takes tiny.en
+        return [multilingual, ENGLISH_MODEL]
+    return [ENGLISH_MODEL if option == "en" else multilingual]
+
+
 def _fixed_model(option: str, model: str) -> ModelChoice:
     if not is_english_only(model):
         return ModelChoice(model, None if option == AUTO else option)

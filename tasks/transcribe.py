@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -32,8 +31,14 @@ from reelflow.languages import AUTO
 from reelflow.models import MediaInfo, Transcript, Word
 from reelflow.sentences import split_sentences
 from reelflow.settings import get_settings
-from reelflow.whisper_models import ENGLISH_MODEL, resolve_model
-from tasks.language import DETECT_WITHIN_S, ModelChoice, choose_model, detect_language
+from reelflow.whisper_models import resolve_model
+from tasks.language import (
+    DETECT_WITHIN_S,
+    ModelChoice,
+    choose_model,
+    detect_language,
+    models_needed,
+)
 
 # 2: sentences from reelflow.sentences; the 10 ms envelope is stored. 3: language detection;
 # long audio is transcribed in windows of about four minutes, cut in pauses
@@ -46,10 +51,9 @@ WINDOW_S = 240.0
 LOUDNESS_HOP_S = 0.25
 
 log = logging.getLogger(__name__)
-# One load of a model at a time: a preload running when the transcription asks for the same
-# model is waited for, not repeated.
-_loading = defaultdict(threading.Lock)
-_loading_guard = threading.Lock()
+# One load at a time: a preload running when the transcription asks for a model is waited for,
+# not repeated.
+_loading = threading.Lock()
 
 
 @lru_cache(maxsize=2)
@@ -70,7 +74,7 @@ def transcribe_media(media: MediaInfo, language: str = AUTO) -> Transcript:
     model_name = settings.whisper_model or "auto"
     if not media.has_audio:
         return _empty(media, model_name, "The video has no audio track: no transcript, no speech")
-    _preload(_likely_models(language))
+    _preload(models_needed(language, settings))
     limit = settings.subprocess_timeout_s
     with decoded_audio(media.path, settings.data_dir / "tmp", rate=SAMPLE_RATE,
                        timeout_s=limit) as track:  # fmt: skip
@@ -101,21 +105,8 @@ def transcribe_media(media: MediaInfo, language: str = AUTO) -> Transcript:
 
 def _load(name: str):
     s = get_settings()
-    key = (name, s.whisper_device, s.whisper_compute_type, s.whisper_threads)
-    with _loading_guard:
-        lock = _loading[key]
-    with lock:
-        return load_model(*key)
-
-
-def _likely_models(language: str) -> list[str]:
-    """The models a job will ask for, in the order it asks (tasks.language.choose_model)."""
-    s = get_settings()
-    if s.whisper_model:
-        return [s.whisper_model]
-    if language == AUTO:  # detection needs the multilingual one; English then takes tiny.en
-        return [s.whisper_multilingual_model, ENGLISH_MODEL]
-    return [ENGLISH_MODEL if language == "en" else s.whisper_multilingual_model]
+    with _loading:
+        return load_model(name, s.whisper_device, s.whisper_compute_type, s.whisper_threads)
 
 
 def _preload(names: list[str]) -> None:

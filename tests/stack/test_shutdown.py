@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deployments.processes import children, start_time
+from deployments.processes import descendants, start_time
 from deployments.stack import ROOT, free_port
 from tests.helpers.media import SAMPLE
 from tests.helpers.servers import stack_env, static_server
@@ -101,14 +101,10 @@ def _wait_for(predicate, message: str, timeout_s: float = 120) -> None:
 
 
 def _descendants(pid: int) -> dict[int, int]:
-    """Every process under `pid` (its flow runs keep their parent while the worker lives)."""
-    found, todo = {}, children(pid)
-    while todo:
-        child = todo.pop()
-        if (started := start_time(child)) is not None:
-            found[child] = started
-            todo += children(child)
-    return found
+    """Every process under `pid`, by start time (its flow runs keep their parent while the
+    worker lives)."""
+    found = {child: start_time(child) for child in descendants(pid)}
+    return {child: started for child, started in found.items() if started is not None}
 
 
 def _has_ffmpeg(pid: int) -> bool:

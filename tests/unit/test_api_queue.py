@@ -214,3 +214,35 @@ def _create_run_as_the_dispatcher_would(data_dir: Path, job_id: str) -> None:
         client.create_flow_run_from_deployment(
             deployment.id, parameters={"request": entry.request}, idempotency_key=job_id
         )
+
+
+def test_the_dispatcher_waits_out_a_burst_but_not_for_ever(tmp_path):
+    """Runs are made once submissions pause for QUIET_S, or after HOLD_MAX_S of a burst that
+    never pauses: never while the answers are still going out, never held back for good."""
+    import asyncio
+
+    from api.dispatch import HOLD_MAX_S, QUIET_S, Dispatcher
+    from api.journal import Journal
+
+    journal = Journal(tmp_path / "api")
+
+    async def settle(wakes_every_s: float | None) -> float:
+        dispatcher = Dispatcher(journal)
+        dispatcher._loop, dispatcher._wake = asyncio.get_running_loop(), asyncio.Event()
+
+        async def submissions() -> None:
+            while wakes_every_s is not None:
+                dispatcher.wake()  # what each accepted POST does
+                await asyncio.sleep(wakes_every_s)
+
+        burst = asyncio.create_task(submissions())
+        began = time.monotonic()
+        await asyncio.wait_for(dispatcher._settle(), timeout=3 * HOLD_MAX_S)  # not for ever
+        burst.cancel()
+        return time.monotonic() - began
+
+    try:
+        assert QUIET_S <= asyncio.run(settle(None)) < HOLD_MAX_S
+        assert asyncio.run(settle(QUIET_S / 5)) >= HOLD_MAX_S
+    finally:
+        journal.close()

@@ -14,7 +14,7 @@ from reelflow.jobs import ClipRequest
 from reelflow.languages import spoken_language, target_languages
 from reelflow.settings import Settings
 from reelflow.whisper_models import PARTED_MODELS, ModelUnavailable, PartedModel, assemble
-from tasks.language import choose_model
+from tasks.language import choose_model, models_needed
 from tasks.moments.lexicons import learned_stop_words
 from tasks.moments.local import find_local_moments
 from tasks.moments.types import MomentOptions
@@ -101,6 +101,23 @@ def test_whisper_model_overrides_and_refuses_what_it_cannot_do():
     assert choose_model("auto", english, detect).language == "en"
     with pytest.raises(InvalidRequest, match="only knows English"):
         choose_model("de", english, detect)
+
+
+@pytest.mark.parametrize("whisper_model", ["", "small", "tiny.en"])
+@pytest.mark.parametrize(("option", "spoken"), [("auto", "en"), ("auto", "de"), ("en", "en"),
+                                                ("es", "es")])  # fmt: skip
+def test_the_models_loaded_ahead_are_the_ones_chosen(whisper_model, option, spoken):
+    """What the transcription preloads (models_needed) holds every model choose_model loads:
+    the detector first, then the one that transcribes."""
+    settings = Settings(WHISPER_MODEL=whisper_model)
+    detect, asked = _detect(spoken)
+    try:
+        chosen = choose_model(option, settings, detect).model
+    except InvalidRequest:  # tiny.en asked for Spanish: refused before anything loads
+        return
+    needed = models_needed(option, settings)
+    assert set(asked) | {chosen} <= set(needed)
+    assert needed[0] == (asked[0] if asked else chosen)
 
 
 GERMAN = [

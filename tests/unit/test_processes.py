@@ -23,8 +23,8 @@ WORKER = textwrap.dedent(f"""
     import os, subprocess, sys, time
     env = dict(os.environ, PREFECT__FLOW_RUN_ID="{RUN_ID}")
     run = subprocess.Popen(
-        [sys.executable, "-c", "import subprocess, time; subprocess.Popen(['sleep', '300'], process_group=0); "
-         "time.sleep(300)"],
+        [sys.executable, "-c", "import subprocess, time; "
+         "subprocess.Popen(['sleep', '300'], process_group=0); time.sleep(300)"],
         env=env, start_new_session=True)
     print(run.pid, flush=True)
     time.sleep(300)
