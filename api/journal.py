@@ -105,6 +105,7 @@ class Journal:
         self._queue: list[_Queued] = []
         self._queue_lock = threading.Lock()
         self._db = _connect(self.path)
+        self._closed = False
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
@@ -113,22 +114,28 @@ class Journal:
         # behind a burst of submissions or behind another read.
         # A thread's connection closes when the thread ends (anyio retires idle ones).
         self._local = threading.local()
-        self._readers: weakref.WeakSet[_Reader] = weakref.WeakSet()
+        self._readers: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._readers_lock = threading.Lock()
 
     def close(self) -> None:
+        """Close every connection. A read still running in another thread (the dispatcher's,
+        when the app stops) finishes first: closing a connection under a running statement
+        crashes the interpreter."""
         with self._lock, self._readers_lock:
+            self._closed = True
             self._db.close()
             for reader in list(self._readers):
-                reader.close()
+                reader.shut()
 
     @property
-    def _reader(self) -> sqlite3.Connection:
+    def _reader(self) -> _Connection:
         """This thread's read connection."""
         reader = getattr(self._local, "reader", None)
         if reader is None:
-            reader = self._local.reader = _connect(self.path, _Reader)
             with self._readers_lock:
+                if self._closed:
+                    raise sqlite3.ProgrammingError("the job journal is closed")
+                reader = self._local.reader = _connect(self.path)
                 self._readers.add(reader)
         return reader
 
@@ -206,7 +213,7 @@ class Journal:
         recorded for another request."""
         return self._earlier(self._reader, key, fingerprint)
 
-    def _earlier(self, db: sqlite3.Connection, key: str, fingerprint: str) -> str | None:
+    def _earlier(self, db: _Connection, key: str, fingerprint: str) -> str | None:
         query = "SELECT fingerprint, job_id, created_at FROM idempotency WHERE key = ?"
         row = _one(db, query, (key,))
         if row is None or _age(row[2]) > IDEMPOTENCY_TTL:
@@ -291,7 +298,7 @@ class Journal:
 
     def _select(self, where: str, args: tuple) -> list[JournalEntry]:
         query = "SELECT job_id, request, state, run_id, error, created_at, updated_at FROM jobs "
-        rows = self._reader.execute(query + where, args).fetchall()
+        rows = self._reader.rows(query + where, args)
         return [JournalEntry(r[0], json.loads(r[1]), r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
     def _update(self, sql: str, args: tuple) -> bool:
@@ -299,20 +306,33 @@ class Journal:
             return self._db.execute(f"UPDATE jobs {sql}", args).rowcount == 1
 
 
-class _Reader(sqlite3.Connection):
-    """A read connection (a subclass, so the journal can keep weak references to them)."""
+class _Connection(sqlite3.Connection):
+    """A connection whose reads and whose closing take turns (a subclass also lets the journal
+    keep weak references to its readers)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.guard = threading.Lock()
+
+    def rows(self, query: str, args=()) -> list:
+        """Every row, the statement run to its end: a statement left open keeps a read
+        transaction open, and that connection would go on seeing an old snapshot."""
+        with self.guard:
+            return self.execute(query, args).fetchall()
+
+    def shut(self) -> None:
+        with self.guard:
+            self.close()
 
 
-def _connect(path: Path, factory: type = sqlite3.Connection) -> sqlite3.Connection:
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=factory)
+def _connect(path: Path) -> _Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=_Connection)
     db.execute("PRAGMA busy_timeout=5000")
     return db
 
 
-def _one(db: sqlite3.Connection, query: str, args=()) -> tuple | None:
-    """The first row, the statement run to its end: a statement left open keeps a read
-    transaction open, and that connection would go on seeing an old snapshot."""
-    rows = db.execute(query, args).fetchall()
+def _one(db: _Connection, query: str, args=()) -> tuple | None:
+    rows = db.rows(query, args)
     return rows[0] if rows else None
 
 

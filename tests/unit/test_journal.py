@@ -126,3 +126,45 @@ def test_reads_see_every_commit_at_once(journal):
         assert journal.find_idempotent(f"key-{n}", "f") == f"j{n}"
         assert journal.count_pending() == n + 1
         assert journal.get(f"j{n}").request == {"n": n}
+
+
+RACE = """
+import sqlite3, sys, threading
+from pathlib import Path
+from api.journal import Journal
+
+journal = Journal(Path(sys.argv[1]))
+for n in range(300):
+    journal.add(f"j{n}", {"words": ["word"] * 50})
+failures = []
+
+def read():
+    try:
+        while True:
+            journal.pending(limit=300)
+    except sqlite3.ProgrammingError as exc:
+        failures.append(str(exc))
+
+readers = [threading.Thread(target=read) for _ in range(4)]
+for reader in readers:
+    reader.start()
+threading.Event().wait(0.3)
+journal.close()
+for reader in readers:
+    reader.join()
+assert len(failures) == 4, failures
+"""
+
+
+def test_closing_while_other_threads_read_stops_them_with_an_error(tmp_path):
+    """The app closes the journal while the dispatcher's thread may still be reading: the read
+    ends with an error, and the interpreter does not crash (it did in CI, a segfault)."""
+    import subprocess
+    import sys
+
+    for attempt in range(5):
+        done = subprocess.run(
+            [sys.executable, "-c", RACE, str(tmp_path / f"api-{attempt}")],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
