@@ -16,8 +16,10 @@ demo: sync
 # on servers, ffmpeg and whisper subprocesses. Files go out in collection order, the stack tests
 # (a few long tests per file) first: xdist's default hands out the files with most tests first,
 # which left the longest single-test files running alone at the end.
+# A test process that crashes ends the run, reported as a failure: xdist replacing it under
+# loadfile can hang for ever (pytest-xdist#784), which is how CI once ran out its 90 minutes.
 TEST_PROCESSES ?= 2
-XDIST := -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder
+XDIST := -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder --max-worker-restart=0
 
 test: sync
 	$(RUN)/pytest -q -ra --durations=15 $(XDIST)
