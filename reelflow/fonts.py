@@ -1,8 +1,9 @@
 """The fonts captions and titles are drawn with: found, checked, measured, handed to libass.
 
 Fonts come from PyPI packages of the `fontpkg` family (`fontpkg-anton`, `fontpkg-rubik` are
-dependencies; any other installed `fontpkg-*` package is picked up too), never from the
-system: a style that names a font which is not installed is an error before anything renders
+dependencies; any other installed `fontpkg-*` package is picked up too) and of the `noto-cjk-*`
+family (`noto-cjk-sans-jp-bold` draws Chinese, Japanese and Korean), never from the system: a
+style that names a font which is not installed is an error before anything renders
 (`FontNotAvailable`), not libass quietly drawing another font.
 
 libass matches a style's font name against each file's family name (OpenType name ID 1), which
@@ -21,7 +22,7 @@ import struct
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from importlib.metadata import entry_points
+from importlib.metadata import distributions, entry_points
 from pathlib import Path
 
 from reelflow.errors import InvalidRequest
@@ -29,11 +30,15 @@ from reelflow.files import link_or_copy
 from reelflow.settings import get_settings
 
 ENTRY_POINT_GROUP = "fontpkg.family"
+CJK_PACKAGE_PREFIX = "noto-cjk-"  # these declare no entry point: found by distribution name
 FONT_SUFFIXES = (".ttf", ".otf")
 # Used for a line whose script the chosen font cannot draw: the one that draws most of it
 # (ties: the first). Rubik: Latin, Cyrillic, Hebrew, Arabic; Noto Sans adds Greek, Vietnamese
-# and Devanagari; Noto Sans Devanagari and Noto Sans Thai their scripts in full.
-FALLBACK_FAMILIES = ("Rubik", "Noto Sans", "Noto Sans Devanagari", "Noto Sans Thai")
+# and Devanagari; Noto Sans Devanagari and Noto Sans Thai their scripts in full; Noto Sans CJK
+# JP all of Chinese (simplified and traditional), Japanese and Korean.
+FALLBACK_FAMILIES = (
+    "Rubik", "Noto Sans", "Noto Sans Devanagari", "Noto Sans Thai", "Noto Sans CJK JP",
+)  # fmt: skip
 _BOLD = 700
 _REGULAR = 400
 
@@ -95,6 +100,10 @@ def _font_files() -> list[Path]:
         except (ModuleNotFoundError, TypeError):
             continue
         files += [p for p in (root / "files").glob("*") if p.suffix.lower() in FONT_SUFFIXES]
+    for dist in distributions():
+        if (dist.metadata["Name"] or "").lower().startswith(CJK_PACKAGE_PREFIX):
+            found = (Path(str(dist.locate_file(f))) for f in dist.files or ())
+            files += [p for p in found if p.suffix.lower() in FONT_SUFFIXES]
     return files
 
 

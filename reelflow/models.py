@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from reelflow.scripts import join_words
+
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -64,7 +66,7 @@ class Transcript(_Frozen):
 
     @property
     def text(self) -> str:
-        return " ".join(s.text for s in self.sentences)
+        return join_words(s.text for s in self.sentences)
 
     def words_between(self, start_s: float, end_s: float) -> list[Word]:
         """The words that overlap [start_s, end_s], in source times."""

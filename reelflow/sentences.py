@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 
 from reelflow.models import Sentence, Word
+from reelflow.scripts import join_words
 
 # Marks that end a sentence in the scripts whisper writes (Latin, CJK, Arabic, Devanagari).
 END_MARKS = ".?!\u2026\u3002\uff01\uff1f\u061f\u0964"
@@ -144,7 +145,7 @@ def _sentence(words: Sequence[Word], first: int, last: int) -> Sentence:
     return Sentence(
         start_s=chunk[0].start_s,
         end_s=chunk[-1].end_s,
-        text=" ".join(w.text.strip() for w in chunk),
+        text=join_words(w.text.strip() for w in chunk),
         first_word=first,
         last_word=last,
     )

@@ -1,10 +1,12 @@
 """Captions: word-by-word subtitles from the transcript's word timings, as ASS events for
 libass to burn in the render pass, and as `.srt`/`.vtt` files for platforms that take them.
 
-Words are grouped into lines of at most `words_per_line` words, never splitting a word; a line
-also ends after punctuation, before a pause of `pause_s`, and before it would grow wider than
-the safe area (measured with the font's own advances, see reelflow/fonts.py). A single word
-too wide on its own is scaled down to fit. Each line is on screen from its first word's start
+Words are grouped into lines of at most `words_per_line` words, never splitting a word (in
+scripts written without spaces, such as Chinese, Japanese and Thai, two letters count as a
+word and words are joined without spaces: reelflow/scripts.py); a line also ends after
+punctuation, before a pause of `pause_s`, and before it would grow wider than the safe area
+(measured with the font's own advances, see reelflow/fonts.py). A single word too wide on its
+own is scaled down to fit. Each line is on screen from its first word's start
 until its last word's end (held a little longer, never past the next line), and the
 animation marks each word exactly while it is spoken:
 
@@ -31,12 +33,13 @@ from reelflow.ass import (
 )
 from reelflow.fonts import FontFace, fallback_face, find_face
 from reelflow.models import Word
+from reelflow.scripts import join_words, reading_weight, spaced_between
 from reelflow.styles import CaptionStyle
 
 STYLE_NAME = "Caption"
 KARAOKE_STYLE_NAME = "CaptionKaraoke"
 LINGER_S = 0.4  # a line stays this long after its last word, unless the next one comes first
-BREAK_AFTER = tuple(".,!?;:…")
+BREAK_AFTER = tuple(".,!?;:\u2026\u3002\u3001\uff0c\uff01\uff1f\uff1b\uff1a")  # and CJK marks
 POP_FROM = 70  # % size a popping word starts at; it only grows, so the line never overflows
 POP_MS = 120
 # A gap between two words shorter than this keeps the earlier word lit: switching the
@@ -60,8 +63,14 @@ class CaptionLine:
     scale: float = 1.0  # < 1 when one word alone is wider than the safe area
 
     @property
+    def spaces(self) -> tuple[bool, ...]:
+        """Whether a space stands before each word (never before the first)."""
+        pairs = zip(self.words, self.words[1:], strict=False)
+        return (False, *(spaced_between(a.text, b.text) for a, b in pairs))
+
+    @property
     def text(self) -> str:
-        return " ".join(w.text for w in self.words)
+        return _join([w.text for w in self.words], self.spaces)
 
 
 def caption_words(words: list[Word], style: CaptionStyle) -> list[CaptionWord]:
@@ -87,7 +96,7 @@ def break_lines(words: list[CaptionWord], style: CaptionStyle) -> list[CaptionLi
             current.append(word)
     lines = []
     for i, group in enumerate(groups):
-        text = " ".join(w.text for w in group)
+        text = join_words(w.text for w in group)
         line_face = fallback_face(text, face)
         width = line_face.text_width(text, style.size, faux_bold=_faux_bold(style, line_face))
         nxt = groups[i + 1][0].start_s if i + 1 < len(groups) else float("inf")
@@ -101,11 +110,12 @@ def _breaks(
     current: list[CaptionWord], word: CaptionWord, style: CaptionStyle, face: FontFace, limit: float
 ) -> bool:
     last = current[-1]
-    if len(current) >= style.words_per_line or word.start_s - last.end_s >= style.pause_s:
+    weight = sum(reading_weight(w.text) for w in [*current, word])
+    if weight > style.words_per_line or word.start_s - last.end_s >= style.pause_s:
         return True
     if last.text.endswith(BREAK_AFTER):
         return True
-    text = " ".join(w.text for w in [*current, word])
+    text = join_words(w.text for w in [*current, word])
     line_face = fallback_face(text, face)
     return line_face.text_width(text, style.size, faux_bold=_faux_bold(style, line_face)) > limit
 
@@ -157,7 +167,7 @@ def _line_events(line: CaptionLine, style: CaptionStyle):
     head += "}"
     words = [ass_text(w.text) for w in line.words]
     if style.animation == "none":
-        yield line.start_s, line.end_s, head + " ".join(words), STYLE_NAME
+        yield line.start_s, line.end_s, head + _join(words, line.spaces), STYLE_NAME
     elif style.animation == "karaoke":
         yield line.start_s, line.end_s, head + _karaoke(line, words), KARAOKE_STYLE_NAME
     elif style.animation == "highlight":
@@ -167,7 +177,7 @@ def _line_events(line: CaptionLine, style: CaptionStyle):
 
 
 def _highlight(line: CaptionLine, words: list[str], head: str, tag: str):
-    plain = head + " ".join(words)
+    plain = head + _join(words, line.spaces)
     t = line.start_s
     for k, w in enumerate(line.words):
         if w.start_s > t:
@@ -175,7 +185,7 @@ def _highlight(line: CaptionLine, words: list[str], head: str, tag: str):
         nxt = line.words[k + 1].start_s if k + 1 < len(line.words) else line.end_s
         end = nxt if nxt - w.end_s < FLICKER_GAP_S else w.end_s
         lit = [f"{{\\1c{tag}}}{x}{{\\1c}}" if i == k else x for i, x in enumerate(words)]
-        yield w.start_s, end, head + " ".join(lit), STYLE_NAME
+        yield w.start_s, end, head + _join(lit, line.spaces), STYLE_NAME
         t = end
     if line.end_s > t:
         yield t, line.end_s, plain, STYLE_NAME
@@ -194,10 +204,9 @@ def _pop(line: CaptionLine, words: list[str], head: str, tag: str):
             pct = f"{line.scale * 100:.1f}"
             new = new.replace("fscx100", f"fscx{pct}").replace("fscy100", f"fscy{pct}")
         hidden = words[k + 1 :]
-        text = " ".join([*shown, new])
         if hidden:
-            text += "{\\alpha&HFF&} " + " ".join(hidden)
-        yield w.start_s, end, head + text, STYLE_NAME
+            hidden[0] = "{\\alpha&HFF&}" + hidden[0]
+        yield w.start_s, end, head + _join([*shown, new, *hidden], line.spaces), STYLE_NAME
 
 
 def _karaoke(line: CaptionLine, words: list[str]) -> str:
@@ -207,11 +216,15 @@ def _karaoke(line: CaptionLine, words: list[str]) -> str:
     parts, at = [], 0
     for w, text in zip(line.words, words, strict=True):
         start, end = round((w.start_s - origin) * 100), round((w.end_s - origin) * 100)
-        if start > at:
-            parts.append(f"{{\\k{start - at}}}")
-        parts.append(f"{{\\kf{max(end - max(start, at), 1)}}}{text} ")
+        wait = f"{{\\k{start - at}}}" if start > at else ""
+        parts.append(f"{wait}{{\\kf{max(end - max(start, at), 1)}}}{text}")
         at = max(end, at + 1)
-    return "".join(parts).rstrip()
+    return _join(parts, line.spaces)
+
+
+def _join(pieces: list[str], spaces: tuple[bool, ...]) -> str:
+    """Pieces of a line (words with their ASS tags) with a space where `spaces` has one."""
+    return "".join(" " + p if space else p for p, space in zip(pieces, spaces, strict=True))
 
 
 def _ms(seconds: float) -> int:

@@ -15,6 +15,7 @@ import pysubs2
 
 from reelflow.ass import CENTRE_X, SAFE_WIDTH, ass_text, block_centre_y, make_style
 from reelflow.fonts import FontFace, drawable, fallback_face, find_face
+from reelflow.scripts import join_words, split_words
 from reelflow.styles import HookStyle
 
 STYLE_NAME = "Hook"
@@ -101,9 +102,9 @@ def _wrap(text: str, face: FontFace, size: float, limit: float, faux: bool) -> l
 
     lines: list[str] = []
     current = ""
-    for word in text.split():
+    for word in split_words(text):  # Chinese or Japanese wraps between any two characters
         for piece in _pieces(word, width, limit):
-            candidate = f"{current} {piece}" if current else piece
+            candidate = join_words((current, piece))
             if current and width(candidate) > limit:
                 lines.append(current)
                 current = piece

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from reelflow.models import Moment, Transcript
+from reelflow.scripts import join_words
 from tasks.moments.lexicons import Lexicon, lexicon_for
 from tasks.moments.types import AUTO_MAX, AUTO_MIN, MIN_GAP_S, MomentOptions
 
@@ -123,7 +124,7 @@ def _sentence_stats(transcript: Transcript) -> _Stats:
     for sentence in transcript.sentences:
         first = max(0, sentence.first_word)
         last = min(len(words) - 1, sentence.last_word)
-        text = " ".join(w.text.strip() for w in words[first : last + 1] if w.text.strip())
+        text = join_words(w.text.strip() for w in words[first : last + 1])
         lowered = text.lower().replace(_APOSTROPHE, "'")
         n = max(0, last - first + 1)
         figures = sum(figure[first : last + 1])

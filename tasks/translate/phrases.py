@@ -11,6 +11,7 @@ word by word.
 from __future__ import annotations
 
 from reelflow.models import Word
+from reelflow.scripts import join_words, split_words
 from reelflow.sentences import CLAUSE_MARKS, END_MARKS, strip_closers
 from tasks.translate.types import Phrase
 
@@ -26,7 +27,7 @@ def clip_phrases(words: list[Word]) -> list[Phrase]:
         group.append(word)
         nxt = words[i + 1] if i + 1 < len(words) else None
         if nxt is None or _ends_phrase(group, word, nxt):
-            text = " ".join(w.text.strip() for w in group if w.text.strip())
+            text = join_words(w.text.strip() for w in group)
             if text:
                 phrases.append(Phrase(start_s=group[0].start_s, end_s=group[-1].end_s, text=text))
             group = []
@@ -46,7 +47,7 @@ def timed_words(phrase: Phrase, text: str) -> list[Word]:
     """The translated `text` as words spread over the source phrase's span, each by its
     length (plus one for the space), so none is shown before its phrase begins or after it
     ends."""
-    parts = text.split()
+    parts = split_words(text)
     if not parts:
         return []
     weights = [len(p) + 1 for p in parts]

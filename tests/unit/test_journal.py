@@ -165,6 +165,8 @@ def test_closing_while_other_threads_read_stops_them_with_an_error(tmp_path):
     for attempt in range(5):
         done = subprocess.run(
             [sys.executable, "-c", RACE, str(tmp_path / f"api-{attempt}")],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert done.returncode == 0, done.stderr[-2000:]

@@ -1,0 +1,157 @@
+"""Scripts written without spaces (Chinese, Japanese, Thai): joined, split, broken into caption
+lines and drawn in a font that has their glyphs, without a space between every syllable."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from reelflow.ass import SAFE_WIDTH, ass_filter, new_document, write_ass
+from reelflow.fonts import fallback_face, find_face
+from reelflow.media import ffmpeg_path, tool_env
+from reelflow.models import Transcript, Word
+from reelflow.scripts import join_words, reading_weight, split_words
+from reelflow.sentences import split_sentences
+from reelflow.styles import CaptionStyle, HookStyle
+from tasks.captions import add_captions, break_lines, caption_words, srt_text
+from tasks.hook_title import layout_hook
+from tasks.translate.phrases import clip_phrases, timed_words
+from tasks.translate.types import Phrase
+from tests.helpers.look_media import ass_frames, ink
+
+# Whisper's words for two Chinese sentences: a character or two each, no spaces.
+CHINESE = ["我们", "今天", "讲", "一个", "秘密", "。", "大家", "都", "不", "知道", "！"]
+
+
+def chinese_words(tokens=CHINESE, start=0.5, step=0.3) -> list[Word]:
+    return [
+        Word(start_s=start + k * step, end_s=start + k * step + step * 0.9, text=t)
+        for k, t in enumerate(tokens)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("words", "text"),
+    [
+        (["我们", "今天"], "我们今天"),
+        (["你好", "，", "世界", "。"], "你好，世界。"),
+        (["こんにちは", "、", "世界"], "こんにちは、世界"),
+        (["안녕하세요", "여러분"], "안녕하세요 여러분"),  # Korean keeps its spaces
+        (["สวัสดี", "ครับ"], "สวัสดีครับ"),
+        (["Hello,", "world."], "Hello, world."),
+        (["I", "use", "Python", "写", "代码"], "I use Python写代码"),
+        (["", "a", "", "b"], "a b"),
+    ],
+)
+def test_words_are_joined_with_spaces_only_where_the_script_has_them(words, text):
+    assert join_words(words) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "你好，世界。",
+        "「秘密」を知っていますか？",
+        "Hello, world.",
+        "我用Python写代码",
+        "안녕 세상",
+    ],
+)
+def test_split_words_gives_back_the_text_when_joined(text):
+    words = split_words(text)
+    assert join_words(words) == text
+    assert all(w.strip() == w and w for w in words)
+
+
+def test_unspaced_text_splits_into_characters_keeping_marks_with_them():
+    assert split_words("你好，世界。") == ["你", "好，", "世", "界。"]
+    assert split_words("「秘密」") == ["「秘", "密」"]
+    assert split_words("It's fine, ok?") == ["It's", "fine,", "ok?"]
+
+
+def test_reading_weight_counts_two_characters_as_a_word():
+    assert reading_weight("hello") == 1
+    assert reading_weight("秘密") == 1
+    assert reading_weight("讲") == 0.5
+    assert reading_weight("。") == 0
+    assert reading_weight("안녕하세요") == 1
+
+
+def test_chinese_sentences_end_at_their_marks_and_have_no_spaces():
+    sentences = split_sentences(chinese_words(), language="zh")
+    assert [s.text for s in sentences] == ["我们今天讲一个秘密。", "大家都不知道！"]
+    transcript = Transcript(
+        language="zh", duration_s=5.0, words=chinese_words(), sentences=sentences
+    )
+    assert transcript.text == "我们今天讲一个秘密。大家都不知道！"
+
+
+def test_chinese_caption_lines_hold_about_two_letters_a_word_and_no_spaces():
+    style = CaptionStyle(words_per_line=3)
+    lines = break_lines(caption_words(chinese_words(), style), style)
+    assert "".join(line.text for line in lines) == "".join(CHINESE)
+    for line in lines:
+        assert " " not in line.text
+        assert sum(c.isalnum() for c in line.text) <= 2 * style.words_per_line
+    assert lines[0].text == "我们今天讲"  # 2 + 2 + 1 letters; "一个" would make seven
+    assert "我们今天讲" in srt_text(lines)
+    english = [
+        Word(start_s=k * 0.3, end_s=k * 0.3 + 0.25, text=w)
+        for k, w in enumerate(["a", "b", "c", "d", "e"])
+    ]
+    assert [x.text for x in break_lines(caption_words(english, style), style)] == ["A B C", "D E"]
+
+
+@pytest.mark.parametrize("animation", ["none", "highlight", "karaoke", "pop"])
+def test_chinese_captions_carry_no_spaces_in_any_animation(animation):
+    style = CaptionStyle(animation=animation)
+    lines = break_lines(caption_words(chinese_words(), style), style)
+    doc = new_document()
+    add_captions(doc, lines, style)
+    for event in doc.events:
+        shown = re.sub(r"\{[^}]*\}", "", event.text)
+        assert " " not in shown, (animation, event.text)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"), [("你好世界", "zh"), ("こんにちは", "ja"), ("안녕하세요", "ko")]
+)
+def test_cjk_lines_in_a_latin_font_get_the_cjk_face(text, language):
+    face = fallback_face(text, find_face("Anton"))
+    assert face.family == "Noto Sans CJK JP", language
+    assert all(face.covers(c) for c in text)
+
+
+@pytest.mark.parametrize("animation", ["none", "highlight", "karaoke", "pop"])
+def test_chinese_captions_are_drawn_with_the_cjk_font_and_no_missing_glyphs(animation):
+    style = CaptionStyle(animation=animation)
+    lines = break_lines(caption_words(chinese_words(), style), style)
+    doc = new_document()
+    add_captions(doc, lines, style)
+    ass = write_ass(doc)
+    args = [ffmpeg_path(), "-nostdin", "-v", "verbose", "-f", "lavfi", "-i",
+            "color=s=1080x1920:d=4:r=5", "-vf", ass_filter(ass), "-f", "null", "-"]  # fmt: skip
+    log = subprocess.run(args, capture_output=True, text=True, env=tool_env()).stderr
+    assert "NotoSansCJKjp-Bold" in log, log[-2000:]
+    assert "not found" not in log.lower(), log[-2000:]
+    frame = ass_frames(ass, [lines[0].start_s + 0.2])[0]
+    assert ink(frame).sum() > 2000  # the characters are there, not an empty line
+
+
+def test_a_translated_chinese_phrase_is_timed_character_by_character():
+    phrase = Phrase(start_s=1.0, end_s=3.0, text="你好，世界。")
+    words = timed_words(phrase, phrase.text)
+    assert [w.text for w in words] == ["你", "好，", "世", "界。"]
+    assert words[0].start_s == 1.0 and words[-1].end_s == pytest.approx(3.0)
+    assert clip_phrases(chinese_words())[0].text == "我们今天讲一个秘密。"
+
+
+def test_a_long_chinese_hook_wraps_between_characters_inside_the_safe_area():
+    text = "我们今天要讲一个大家都不知道的秘密而且它会改变你的一生"
+    layout = layout_hook(text, HookStyle(), 5.0)
+    assert layout is not None and len(layout.lines) > 1
+    assert "".join(layout.lines) == text
+    for line in layout.lines:
+        assert layout.face.text_width(line, layout.size) <= SAFE_WIDTH
