@@ -15,12 +15,19 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from reelflow.models import Moment, Transcript
-from reelflow.scripts import join_words
+from reelflow.scripts import join_words, split_words, unspaced
 from tasks.moments.lexicons import Lexicon, lexicon_for
 from tasks.moments.types import AUTO_MAX, AUTO_MIN, MIN_GAP_S, MomentOptions
 
 _PUNCT = string.punctuation + "\u201c\u201d\u2018\u2019\u2026\u00ab\u00bb\u00bf\u00a1\u2014\u2013"
-_CLOSERS = "\"')]\u201d\u2019 "  # may follow a sentence's final . ? !
+# and the full stop, commas, marks, quotes and brackets of Chinese and Japanese
+_PUNCT += "\u3002\u3001\uff0c\uff01\uff1f\uff1b\uff1a\u300c\u300d\u300e\u300f\uff08\uff09"
+_CLOSERS = "\"')]\u201d\u2019\u300d\u300f\uff09 "  # may follow a sentence's final . ? !
+# The marks that end a sentence, in the scripts whisper writes (Chinese and Japanese have their
+# own full stop, question and exclamation marks; Arabic its question mark; Hindi the danda).
+_QUESTION = ("?", "\uff1f", "\u061f")
+_EXCLAMATION = ("!", "\uff01")
+_FULL_STOP = (".", "\u3002", "\u0964", *_QUESTION, *_EXCLAMATION)
 _APOSTROPHE = "\u2019"
 
 
@@ -143,13 +150,13 @@ def _sentence_stats(transcript: Transcript) -> _Stats:
         s.hook.append(hook)
         s.hook_label.append(label)
         s.dangling.append(dangling)
-        s.ends_clean.append(text.rstrip(_CLOSERS).endswith((".", "?", "!")))
+        s.ends_clean.append(text.rstrip(_CLOSERS).endswith(_FULL_STOP))
     return s
 
 
 def _emphatic(words: list, tokens: list[str], lex: Lexicon) -> int:
     """Emphatic words, and words shouted with "!" (a signal in every language)."""
-    return sum(t in lex.emphatic or w.text.rstrip(_CLOSERS).endswith("!")
+    return sum(t in lex.emphatic or w.text.rstrip(_CLOSERS).endswith(_EXCLAMATION)
                for w, t in zip(words, tokens, strict=True))  # fmt: skip
 
 
@@ -160,7 +167,7 @@ def _opener(
     phrase = next(
         (" ".join(lead[:k]) for k in (3, 2, 1) if " ".join(lead[:k]) in lex.openers), None
     )
-    question = text.rstrip(_CLOSERS).endswith("?")
+    question = text.rstrip(_CLOSERS).endswith(_QUESTION)
     # Brevity only helps a line that makes sense on its own ("And so." is short, not punchy).
     short = 3 <= n_words <= 12 and not dangling
     strength = 0.45 * question + 0.35 * bool(phrase) + 0.25 * (figures > 0) + 0.2 * short
@@ -338,20 +345,20 @@ def _hook(s: _Stats, sentences: range) -> str:
     short = [k for k in sentences if 3 <= s.count(s.words, k, k) <= 10]
     if short:
         return _sentence_case(s.texts[max(short, key=lambda k: _interest(s, k))])
-    words = s.texts[first].split()[:10]
+    words = split_words(s.texts[first])[:10]  # Chinese: ten characters
     # Cut at a comma when it leaves a phrase of at least four words.
     for i in range(len(words) - 1, 3, -1):
         if words[i - 1].endswith(","):
             words = words[:i]
             break
-    return _sentence_case(" ".join(words).rstrip(",;:-"))
+    return _sentence_case(join_words(words).rstrip(",;:-"))
 
 
 def _lead(s: _Stats, sentences: range, most: int, limit: int) -> str:
     """The window's first sentences, as many as fit in `limit` characters (at least one)."""
     text = _trim(s.texts[sentences[0]], limit)
     for k in sentences[1:most]:
-        longer = f"{text} {s.texts[k]}"
+        longer = join_words((text, s.texts[k]))
         if len(longer) > limit:
             break
         text = longer
@@ -371,7 +378,11 @@ def _sentence_case(text: str) -> str:
 
 
 def _taggable(token: str, lex: Lexicon) -> bool:
-    return len(token) >= 3 and token.isalnum() and not token.isdigit() and token not in lex.stop
+    # A Chinese or Japanese word of two characters is as much a topic as "money".
+    shortest = 2 if token and unspaced(token[0]) else 3
+    return (
+        len(token) >= shortest and token.isalnum() and not token.isdigit() and token not in lex.stop
+    )
 
 
 def _document_frequency(s: _Stats) -> Counter[str]:

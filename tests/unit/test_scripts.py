@@ -155,3 +155,46 @@ def test_a_long_chinese_hook_wraps_between_characters_inside_the_safe_area():
     assert "".join(layout.lines) == text
     for line in layout.lines:
         assert layout.face.text_width(line, layout.size) <= SAFE_WIDTH
+
+
+TALK = (
+    "好的 排版 在 有效 的 时候 是 看不见 的 。",
+    "王 博士 花了 三年 时间 研究 人们 怎样 阅读 排版 。",
+    "为什么 这 对 每个 设计 网页 的 人 都 很 重要 ？",
+    "因为 读者 两 秒钟 就 决定 这 一页 值不值得 读 。",
+    "行 的 长度 是 第一 件 要 检查 的 事情 。",
+    "超过 七十 个 字 的 行 会 让 眼睛 迷路 。",
+    "短 的 行 会 打断 阅读 的 节奏 。",
+    "第二 件 事 是 文字 和 背景 之间 的 对比 。",
+    "灰色 的 文字 看起来 很 优雅 ， 但是 很多 读者 看 不 清楚 。",
+    "现在 想 一想 行 与 行 之间 的 距离 。",
+    "多 一点 空间 让 每 一行 都 能 呼吸 。",
+    "这些 规则 都 不是 新 的 ， 但是 大多数 网页 都 忽略 了 它们 ！",
+    "改好 这 三件 事 ， 你 的 读者 就 会 留 得 更久 。",
+)
+
+
+def test_the_local_scorer_writes_chinese_texts_without_spaces_and_tags_chinese_words():
+    from tasks.moments.local import find_local_moments
+    from tasks.moments.types import MomentOptions
+
+    words: list[Word] = []
+    t = 0.3
+    for sentence in TALK:
+        for token in sentence.split():
+            words.append(Word(start_s=round(t, 3), end_s=round(t + 0.3, 3), text=token))
+            t += 0.34
+        t += 0.7
+    transcript = Transcript(language="zh", duration_s=t + 1, words=words,
+                            sentences=split_sentences(words, "zh"))  # fmt: skip
+    assert len(transcript.sentences) == len(TALK)
+    moments = find_local_moments(transcript, [], MomentOptions(clips=2))
+    assert moments
+    cjk = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
+    between_characters = re.compile(f"{cjk} {cjk}")
+    for m in moments:
+        for text in (m.title, m.hook, m.description_tiktok, m.description_instagram):
+            assert text and not between_characters.search(text), text
+        assert m.hashtags, m
+        for tag in m.hashtags:  # content words of two characters or more, no punctuation
+            assert len(tag) >= 3 and all("\u4e00" <= c <= "\u9fff" for c in tag[1:]), tag
