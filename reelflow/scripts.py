@@ -87,3 +87,16 @@ def reading_weight(word: str) -> float:
     if any(unspaced(c) for c in word):
         return letters / 2
     return 1.0
+
+
+def first_words(text: str, limit: float) -> str:
+    """The start of `text` that reads as at most `limit` words (by `reading_weight`): a hook
+    of ten words is ten English words or about twenty Chinese characters."""
+    kept: list[str] = []
+    total = 0.0
+    for word in split_words(text):
+        total += reading_weight(word)
+        if total > limit:
+            break
+        kept.append(word)
+    return join_words(kept)

@@ -44,6 +44,7 @@ from reelflow.gemini import (
 )
 from reelflow.languages import name_of
 from reelflow.models import Moment, MomentsUsage, Transcript
+from reelflow.scripts import first_words
 from tasks.moments.types import AUTO_MAX, AUTO_MIN, MomentOptions, MomentPicks
 
 # Change it with any change to the prompt or the schema: it is part of the task's cache key.
@@ -255,7 +256,7 @@ def _moment(answer: GeminiMoment) -> Moment:
         start_s=answer.start_s,
         end_s=answer.end_s,
         title=answer.title,
-        hook=" ".join(answer.hook.split()[:HOOK_WORDS]),
+        hook=first_words(answer.hook, HOOK_WORDS),
         description_tiktok=answer.description_tiktok.strip(),
         description_instagram=answer.description_instagram.strip(),
         hashtags=tags[:MAX_HASHTAGS],

@@ -25,6 +25,7 @@ from reelflow.gemini import (
 )
 from reelflow.languages import name_of
 from reelflow.manifest import ClipTexts
+from reelflow.scripts import first_words
 from tasks.translate.types import Translation, TranslationJob
 
 PROMPT_VERSION = "gemini-translate-1"  # part of the cache key: change it with the prompt
@@ -99,7 +100,7 @@ class GeminiTranslator:
         by_id = {p.id: " ".join(p.text.split()) for p in answer.phrases}
         texts = ClipTexts(
             title=answer.title.strip()[:100],
-            hook=" ".join(answer.hook.split()[:HOOK_WORDS]),
+            hook=first_words(answer.hook, HOOK_WORDS),
             description_tiktok=answer.description_tiktok.strip(),
             description_instagram=answer.description_instagram.strip(),
             hashtags=["#" + "".join(t.split()).lstrip("#") for t in answer.hashtags if t.strip()],

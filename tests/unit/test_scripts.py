@@ -198,3 +198,14 @@ def test_the_local_scorer_writes_chinese_texts_without_spaces_and_tags_chinese_w
         assert m.hashtags, m
         for tag in m.hashtags:  # content words of two characters or more, no punctuation
             assert len(tag) >= 3 and all("\u4e00" <= c <= "\u9fff" for c in tag[1:]), tag
+
+
+def test_a_hook_of_ten_words_is_twenty_chinese_characters():
+    from reelflow.scripts import first_words
+
+    english = "one two three four five six seven eight nine ten eleven twelve"
+    assert first_words(english, 10) == "one two three four five six seven eight nine ten"
+    chinese = "为什么这对每个设计网页的人都很重要，因为读者两秒钟就决定这一页值不值得读。"
+    hook = first_words(chinese, 10)
+    assert chinese.startswith(hook) and sum(c.isalnum() for c in hook) == 20
+    assert first_words("  spaced   out  ", 10) == "spaced out"
