@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from reelflow.models import Moment, Transcript
-from reelflow.scripts import join_words, split_words, unspaced
+from reelflow.scripts import first_words, join_words, split_words, unspaced
 from tasks.moments.lexicons import Lexicon, lexicon_for
 from tasks.moments.types import AUTO_MAX, AUTO_MIN, MIN_GAP_S, MomentOptions
 
@@ -28,6 +28,7 @@ _CLOSERS = "\"')]\u201d\u2019\u300d\u300f\uff09 "  # may follow a sentence's fin
 _QUESTION = ("?", "\uff1f", "\u061f")
 _EXCLAMATION = ("!", "\uff01")
 _FULL_STOP = (".", "\u3002", "\u0964", *_QUESTION, *_EXCLAMATION)
+_COMMAS = (",", "\uff0c", "\u3001")  # and the Chinese and Japanese ones
 _APOSTROPHE = "\u2019"
 
 
@@ -345,13 +346,13 @@ def _hook(s: _Stats, sentences: range) -> str:
     short = [k for k in sentences if 3 <= s.count(s.words, k, k) <= 10]
     if short:
         return _sentence_case(s.texts[max(short, key=lambda k: _interest(s, k))])
-    words = split_words(s.texts[first])[:10]  # Chinese: ten characters
+    words = split_words(first_words(s.texts[first], 10))  # Chinese: twenty characters
     # Cut at a comma when it leaves a phrase of at least four words.
     for i in range(len(words) - 1, 3, -1):
-        if words[i - 1].endswith(","):
+        if words[i - 1].endswith(_COMMAS):
             words = words[:i]
             break
-    return _sentence_case(join_words(words).rstrip(",;:-"))
+    return _sentence_case(join_words(words).rstrip(",;:-\uff0c\u3001\uff1b\uff1a"))
 
 
 def _lead(s: _Stats, sentences: range, most: int, limit: int) -> str:

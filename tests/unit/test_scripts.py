@@ -209,3 +209,25 @@ def test_a_hook_of_ten_words_is_twenty_chinese_characters():
     hook = first_words(chinese, 10)
     assert chinese.startswith(hook) and sum(c.isalnum() for c in hook) == 20
     assert first_words("  spaced   out  ", 10) == "spaced out"
+
+
+def test_a_long_chinese_opening_line_makes_a_hook_of_about_twenty_characters():
+    from tasks.moments.local import find_local_moments
+    from tasks.moments.types import MomentOptions
+
+    long_line = (
+        "我们 今天 要 讲 一个 故事 ， 关于 排版 设计 的 很 长 的 故事 ， 它 会 改变 你 对 网页 "
+        "的 看法 。"
+    )
+    words: list[Word] = []
+    t = 0.3
+    for sentence in (long_line,) * 6:
+        for token in sentence.split():
+            words.append(Word(start_s=round(t, 3), end_s=round(t + 0.3, 3), text=token))
+            t += 0.34
+        t += 0.7
+    transcript = Transcript(language="zh", duration_s=t + 1, words=words,
+                            sentences=split_sentences(words, "zh"))  # fmt: skip
+    hook = find_local_moments(transcript, [], MomentOptions(clips=1))[0].hook
+    # Twenty characters of the 33-character line, then back to its last comma.
+    assert hook == "我们今天要讲一个故事"
