@@ -231,3 +231,49 @@ def test_a_long_chinese_opening_line_makes_a_hook_of_about_twenty_characters():
     hook = find_local_moments(transcript, [], MomentOptions(clips=1))[0].hook
     # Twenty characters of the 33-character line, then back to its last comma.
     assert hook == "我们今天要讲一个故事"
+
+
+def test_a_clip_translated_into_chinese_gets_timed_unspaced_caption_lines():
+    """Through the real google-genai client against the stand-in: Chinese phrases come back,
+    are timed a character at a time inside their source phrase, and make caption lines of at
+    most six characters (three words' worth) in the CJK face; the hook is cut to twenty."""
+    import json
+
+    from reelflow.gemini import GeminiOptions
+    from reelflow.manifest import ClipTexts
+    from tasks.translate.gemini import GeminiTranslator
+    from tasks.translate.types import TranslationJob
+    from testkit.gemini import GeminiStandIn, Reply, _response
+
+    chinese = ["大家好，今天我们来谈排版。", "好的排版是看不见的！"]
+    answer = {
+        "phrases": [{"id": k, "text": text} for k, text in enumerate(chinese, start=1)],
+        "title": "排版的秘密", "hook": "为什么这对每个设计网页的人都很重要而且大家都不知道呢",
+        "description_tiktok": "排版。", "description_instagram": "排版。", "hashtags": ["#排版"],
+    }  # fmt: skip
+
+    def responder(request):
+        content = {"parts": [{"text": json.dumps(answer, ensure_ascii=False)}], "role": "model"}
+        return Reply(200, _response([{"content": content, "finishReason": "STOP"}], 10, 10))
+
+    job = TranslationJob(
+        source_language="en", target_language="zh",
+        phrases=[Phrase(start_s=0.2, end_s=2.4, text="Hello everyone, today: typesetting."),
+                 Phrase(start_s=2.9, end_s=4.6, text="Good type is invisible!")],
+        texts=ClipTexts(title="Type", hook="Why it matters", hashtags=["#type"]),
+    )  # fmt: skip
+    with GeminiStandIn(responder=responder) as server:
+        options = GeminiOptions(model="gemini-2.5-flash", base_url=server.url, timeout_s=10)
+        result = GeminiTranslator(options, "k").translate(job)
+    assert result.phrases == chinese
+    assert result.texts.hook == "为什么这对每个设计网页的人都很重要而且大"
+    words = [w for p, text in zip(job.phrases, result.phrases, strict=True)
+             for w in timed_words(p, text)]  # fmt: skip
+    assert words[0].start_s == 0.2 and words[-1].end_s == pytest.approx(4.6)
+    style = CaptionStyle(words_per_line=3)
+    lines = break_lines(caption_words(words, style), style)
+    assert join_words(line.text for line in lines) == "".join(chinese)
+    for line in lines:
+        assert " " not in line.text and sum(c.isalnum() for c in line.text) <= 6
+        assert line.face.family == "Noto Sans CJK JP"
+        assert line.scale == 1.0  # fits the safe area without shrinking
