@@ -30,11 +30,23 @@ def children(pid: int) -> list[int]:
 
 def start_time(pid: int) -> int | None:
     """Clock ticks after boot when `pid` started: with the pid, it names one process."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields else None
+
+
+def state(pid: int) -> str:
+    """`pid`'s state letter (R running, S sleeping, Z zombie: ended, not yet collected by its
+    parent or init); "X" when there is no such process."""
+    fields = _stat(pid)
+    return fields[0] if fields else "X"
+
+
+def _stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (which may hold spaces and parentheses)."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
 
 
 def flow_run_of(pid: int) -> str | None:

@@ -18,10 +18,12 @@ from reelflow.models import Sentence, Word
 from reelflow.scripts import join_words
 
 # Marks that end a sentence in the scripts whisper writes (Latin, CJK, Arabic, Devanagari).
-END_MARKS = ".?!\u2026\u3002\uff01\uff1f\u061f\u0964"
+QUESTION_MARKS = "?\uff1f\u061f"
+EXCLAMATION_MARKS = "!\uff01"
+END_MARKS = ".\u2026\u3002\u0964" + QUESTION_MARKS + EXCLAMATION_MARKS
 # Marks that may follow the final mark: quotes and brackets ("He said so." / (see above.)).
 CLOSERS = "\"')]}\u201d\u2019\u00bb\u203a\u300d\u300f\uff09"
-OPENERS = "\"'([{\u201c\u2018\u00ab\u00bf\u00a1"  # may stand before a word
+OPENERS = "\"'([{\u201c\u2018\u00ab\u00bf\u00a1\u300c\u300e\uff08"  # may stand before a word
 # Marks that end a clause: the fallback cut points inside a sentence.
 CLAUSE_MARKS = ",;:\u3001\uff0c\uff1b\uff1a\u2013\u2014"
 

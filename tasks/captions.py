@@ -177,7 +177,8 @@ def _line_events(line: CaptionLine, style: CaptionStyle):
 
 
 def _highlight(line: CaptionLine, words: list[str], head: str, tag: str):
-    plain = head + _join(words, line.spaces)
+    spaces = line.spaces
+    plain = head + _join(words, spaces)
     t = line.start_s
     for k, w in enumerate(line.words):
         if w.start_s > t:
@@ -185,7 +186,7 @@ def _highlight(line: CaptionLine, words: list[str], head: str, tag: str):
         nxt = line.words[k + 1].start_s if k + 1 < len(line.words) else line.end_s
         end = nxt if nxt - w.end_s < FLICKER_GAP_S else w.end_s
         lit = [f"{{\\1c{tag}}}{x}{{\\1c}}" if i == k else x for i, x in enumerate(words)]
-        yield w.start_s, end, head + _join(lit, line.spaces), STYLE_NAME
+        yield w.start_s, end, head + _join(lit, spaces), STYLE_NAME
         t = end
     if line.end_s > t:
         yield t, line.end_s, plain, STYLE_NAME
@@ -193,6 +194,7 @@ def _highlight(line: CaptionLine, words: list[str], head: str, tag: str):
 
 def _pop(line: CaptionLine, words: list[str], head: str, tag: str):
     # Words still to come are drawn fully transparent, so the line never re-centres.
+    spaces = line.spaces
     for k, w in enumerate(line.words):
         end = line.words[k + 1].start_s if k + 1 < len(line.words) else line.end_s
         shown = words[:k]
@@ -206,7 +208,7 @@ def _pop(line: CaptionLine, words: list[str], head: str, tag: str):
         hidden = words[k + 1 :]
         if hidden:
             hidden[0] = "{\\alpha&HFF&}" + hidden[0]
-        yield w.start_s, end, head + _join([*shown, new, *hidden], line.spaces), STYLE_NAME
+        yield w.start_s, end, head + _join([*shown, new, *hidden], spaces), STYLE_NAME
 
 
 def _karaoke(line: CaptionLine, words: list[str]) -> str:

@@ -35,11 +35,12 @@ def translate_prompt(prompt: str) -> dict:
     }
 
 
-def translator(tokens_in: int = 800, tokens_out: int = 400):
-    """A responder answering each request with its translation."""
+def translator(tokens_in: int = 800, tokens_out: int = 400, translate=translate_prompt):
+    """A responder answering each request with its translation: `translate(prompt)`, the
+    answer's JSON (by default the marked copy above)."""
 
     def answer(request: Recorded) -> Reply:
-        text = json.dumps(translate_prompt(request.prompt), ensure_ascii=False)
+        text = json.dumps(translate(request.prompt), ensure_ascii=False)
         content = {"parts": [{"text": text}], "role": "model"}
         candidate = {"content": content, "finishReason": "STOP"}
         return Reply(200, _response([candidate], tokens_in, tokens_out))

@@ -16,19 +16,21 @@ from typing import NamedTuple
 
 from reelflow.models import Moment, Transcript
 from reelflow.scripts import first_words, join_words, split_words, unspaced
+from reelflow.sentences import (
+    CLAUSE_MARKS,
+    CLOSERS,
+    END_MARKS,
+    EXCLAMATION_MARKS,
+    OPENERS,
+    QUESTION_MARKS,
+    ends_clause,
+    strip_closers,
+)
 from tasks.moments.lexicons import Lexicon, lexicon_for
 from tasks.moments.types import AUTO_MAX, AUTO_MIN, MIN_GAP_S, MomentOptions
 
-_PUNCT = string.punctuation + "\u201c\u201d\u2018\u2019\u2026\u00ab\u00bb\u00bf\u00a1\u2014\u2013"
-# and the full stop, commas, marks, quotes and brackets of Chinese and Japanese
-_PUNCT += "\u3002\u3001\uff0c\uff01\uff1f\uff1b\uff1a\u300c\u300d\u300e\u300f\uff08\uff09"
-_CLOSERS = "\"')]\u201d\u2019\u300d\u300f\uff09 "  # may follow a sentence's final . ? !
-# The marks that end a sentence, in the scripts whisper writes (Chinese and Japanese have their
-# own full stop, question and exclamation marks; Arabic its question mark; Hindi the danda).
-_QUESTION = ("?", "\uff1f", "\u061f")
-_EXCLAMATION = ("!", "\uff01")
-_FULL_STOP = (".", "\u3002", "\u0964", *_QUESTION, *_EXCLAMATION)
-_COMMAS = (",", "\uff0c", "\u3001")  # and the Chinese and Japanese ones
+# Punctuation of every script whisper writes, stripped from a word to make its token.
+_PUNCT = string.punctuation + END_MARKS + CLAUSE_MARKS + CLOSERS + OPENERS
 _APOSTROPHE = "\u2019"
 
 
@@ -151,13 +153,19 @@ def _sentence_stats(transcript: Transcript) -> _Stats:
         s.hook.append(hook)
         s.hook_label.append(label)
         s.dangling.append(dangling)
-        s.ends_clean.append(text.rstrip(_CLOSERS).endswith(_FULL_STOP))
+        s.ends_clean.append(_ends_with(text, END_MARKS))
     return s
+
+
+def _ends_with(text: str, marks: str) -> bool:
+    """Whether `text`'s last mark, before any closing quote or bracket, is one of `marks`."""
+    last = strip_closers(text)[-1:]
+    return last != "" and last in marks
 
 
 def _emphatic(words: list, tokens: list[str], lex: Lexicon) -> int:
     """Emphatic words, and words shouted with "!" (a signal in every language)."""
-    return sum(t in lex.emphatic or w.text.rstrip(_CLOSERS).endswith(_EXCLAMATION)
+    return sum(t in lex.emphatic or _ends_with(w.text, EXCLAMATION_MARKS)
                for w, t in zip(words, tokens, strict=True))  # fmt: skip
 
 
@@ -168,7 +176,7 @@ def _opener(
     phrase = next(
         (" ".join(lead[:k]) for k in (3, 2, 1) if " ".join(lead[:k]) in lex.openers), None
     )
-    question = text.rstrip(_CLOSERS).endswith(_QUESTION)
+    question = _ends_with(text, QUESTION_MARKS)
     # Brevity only helps a line that makes sense on its own ("And so." is short, not punchy).
     short = 3 <= n_words <= 12 and not dangling
     strength = 0.45 * question + 0.35 * bool(phrase) + 0.25 * (figures > 0) + 0.2 * short
@@ -347,12 +355,12 @@ def _hook(s: _Stats, sentences: range) -> str:
     if short:
         return _sentence_case(s.texts[max(short, key=lambda k: _interest(s, k))])
     words = split_words(first_words(s.texts[first], 10))  # Chinese: twenty characters
-    # Cut at a comma when it leaves a phrase of at least four words.
+    # Cut at a comma (or another clause mark) when it leaves a phrase of at least four words.
     for i in range(len(words) - 1, 3, -1):
-        if words[i - 1].endswith(_COMMAS):
+        if ends_clause(words[i - 1]):
             words = words[:i]
             break
-    return _sentence_case(join_words(words).rstrip(",;:-\uff0c\u3001\uff1b\uff1a"))
+    return _sentence_case(join_words(words).rstrip(CLAUSE_MARKS + "-"))
 
 
 def _lead(s: _Stats, sentences: range, most: int, limit: int) -> str:

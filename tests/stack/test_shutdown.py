@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deployments.processes import descendants, start_time
+from deployments.processes import descendants, start_time, state
 from deployments.stack import ROOT, free_port
 from tests.helpers.media import SAMPLE
 from tests.helpers.servers import stack_env, static_server
@@ -47,7 +47,7 @@ def test_sigterm_stops_everything_and_hands_the_job_back(tmp_path):
             stack.send_signal(signal.SIGTERM)
             assert stack.wait(timeout=90) == 0
             left = _still_running(ours)
-            states = [_state(pid) for pid in left]
+            states = [state(pid) for pid in left]
             assert not left, f"left running after SIGTERM: {_commands(left)} {states}"
             assert _free(ports[0]) and _free(ports[1])
 
@@ -115,17 +115,10 @@ def _still_running(ours: dict[int, int], grace_s: float = 5.0) -> list[int]:
     deadline = time.monotonic() + grace_s
     while True:
         left = [pid for pid, started in ours.items()
-                if start_time(pid) == started and _state(pid) not in ("Z", "X")]  # fmt: skip
+                if start_time(pid) == started and state(pid) not in ("Z", "X")]  # fmt: skip
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.2)
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "X"
 
 
 def _has_ffmpeg(pid: int) -> bool:

@@ -104,12 +104,31 @@ def test_chinese_caption_lines_hold_about_two_letters_a_word_and_no_spaces():
     assert [x.text for x in break_lines(caption_words(english, style), style)] == ["A B C", "D E"]
 
 
-@pytest.mark.parametrize("animation", ["none", "highlight", "karaoke", "pop"])
-def test_chinese_captions_carry_no_spaces_in_any_animation(animation):
+def chinese_captions(animation: str):
+    """(lines, ASS document) of the Chinese words under an animation."""
     style = CaptionStyle(animation=animation)
     lines = break_lines(caption_words(chinese_words(), style), style)
     doc = new_document()
     add_captions(doc, lines, style)
+    return lines, doc
+
+
+def chinese_talk(sentences) -> Transcript:
+    """A transcript of whisper-like Chinese words (the sentences' space-separated tokens)."""
+    words: list[Word] = []
+    t = 0.3
+    for sentence in sentences:
+        for token in sentence.split():
+            words.append(Word(start_s=round(t, 3), end_s=round(t + 0.3, 3), text=token))
+            t += 0.34
+        t += 0.7
+    return Transcript(language="zh", duration_s=t + 1, words=words,
+                      sentences=split_sentences(words, "zh"))  # fmt: skip
+
+
+@pytest.mark.parametrize("animation", ["none", "highlight", "karaoke", "pop"])
+def test_chinese_captions_carry_no_spaces_in_any_animation(animation):
+    _, doc = chinese_captions(animation)
     for event in doc.events:
         shown = re.sub(r"\{[^}]*\}", "", event.text)
         assert " " not in shown, (animation, event.text)
@@ -126,10 +145,7 @@ def test_cjk_lines_in_a_latin_font_get_the_cjk_face(text, language):
 
 @pytest.mark.parametrize("animation", ["none", "highlight", "karaoke", "pop"])
 def test_chinese_captions_are_drawn_with_the_cjk_font_and_no_missing_glyphs(animation):
-    style = CaptionStyle(animation=animation)
-    lines = break_lines(caption_words(chinese_words(), style), style)
-    doc = new_document()
-    add_captions(doc, lines, style)
+    lines, doc = chinese_captions(animation)
     ass = write_ass(doc)
     args = [ffmpeg_path(), "-nostdin", "-v", "verbose", "-f", "lavfi", "-i",
             "color=s=1080x1920:d=4:r=5", "-vf", ass_filter(ass), "-f", "null", "-"]  # fmt: skip
@@ -178,15 +194,7 @@ def test_the_local_scorer_writes_chinese_texts_without_spaces_and_tags_chinese_w
     from tasks.moments.local import find_local_moments
     from tasks.moments.types import MomentOptions
 
-    words: list[Word] = []
-    t = 0.3
-    for sentence in TALK:
-        for token in sentence.split():
-            words.append(Word(start_s=round(t, 3), end_s=round(t + 0.3, 3), text=token))
-            t += 0.34
-        t += 0.7
-    transcript = Transcript(language="zh", duration_s=t + 1, words=words,
-                            sentences=split_sentences(words, "zh"))  # fmt: skip
+    transcript = chinese_talk(TALK)
     assert len(transcript.sentences) == len(TALK)
     moments = find_local_moments(transcript, [], MomentOptions(clips=2))
     assert moments
@@ -209,6 +217,7 @@ def test_a_hook_of_ten_words_is_twenty_chinese_characters():
     hook = first_words(chinese, 10)
     assert chinese.startswith(hook) and sum(c.isalnum() for c in hook) == 20
     assert first_words("  spaced   out  ", 10) == "spaced out"
+    assert first_words("", 10) == "" and split_words(" \n ") == [] and join_words([]) == ""
 
 
 def test_a_long_chinese_opening_line_makes_a_hook_of_about_twenty_characters():
@@ -219,15 +228,7 @@ def test_a_long_chinese_opening_line_makes_a_hook_of_about_twenty_characters():
         "我们 今天 要 讲 一个 故事 ， 关于 排版 设计 的 很 长 的 故事 ， 它 会 改变 你 对 网页 "
         "的 看法 。"
     )
-    words: list[Word] = []
-    t = 0.3
-    for sentence in (long_line,) * 6:
-        for token in sentence.split():
-            words.append(Word(start_s=round(t, 3), end_s=round(t + 0.3, 3), text=token))
-            t += 0.34
-        t += 0.7
-    transcript = Transcript(language="zh", duration_s=t + 1, words=words,
-                            sentences=split_sentences(words, "zh"))  # fmt: skip
+    transcript = chinese_talk((long_line,) * 6)
     hook = find_local_moments(transcript, [], MomentOptions(clips=1))[0].hook
     # Twenty characters of the 33-character line, then back to its last comma.
     assert hook == "我们今天要讲一个故事"
@@ -237,13 +238,12 @@ def test_a_clip_translated_into_chinese_gets_timed_unspaced_caption_lines():
     """Through the real google-genai client against the stand-in: Chinese phrases come back,
     are timed a character at a time inside their source phrase, and make caption lines of at
     most six characters (three words' worth) in the CJK face; the hook is cut to twenty."""
-    import json
-
     from reelflow.gemini import GeminiOptions
     from reelflow.manifest import ClipTexts
     from tasks.translate.gemini import GeminiTranslator
     from tasks.translate.types import TranslationJob
-    from testkit.gemini import GeminiStandIn, Reply, _response
+    from testkit.gemini import GeminiStandIn
+    from testkit.translation import translator
 
     chinese = ["大家好，今天我们来谈排版。", "好的排版是看不见的！"]
     answer = {
@@ -252,17 +252,13 @@ def test_a_clip_translated_into_chinese_gets_timed_unspaced_caption_lines():
         "description_tiktok": "排版。", "description_instagram": "排版。", "hashtags": ["#排版"],
     }  # fmt: skip
 
-    def responder(request):
-        content = {"parts": [{"text": json.dumps(answer, ensure_ascii=False)}], "role": "model"}
-        return Reply(200, _response([{"content": content, "finishReason": "STOP"}], 10, 10))
-
     job = TranslationJob(
         source_language="en", target_language="zh",
         phrases=[Phrase(start_s=0.2, end_s=2.4, text="Hello everyone, today: typesetting."),
                  Phrase(start_s=2.9, end_s=4.6, text="Good type is invisible!")],
         texts=ClipTexts(title="Type", hook="Why it matters", hashtags=["#type"]),
     )  # fmt: skip
-    with GeminiStandIn(responder=responder) as server:
+    with GeminiStandIn(responder=translator(translate=lambda prompt: answer)) as server:
         options = GeminiOptions(model="gemini-2.5-flash", base_url=server.url, timeout_s=10)
         result = GeminiTranslator(options, "k").translate(job)
     assert result.phrases == chinese
