@@ -3,9 +3,14 @@
 The scorer's language-neutral signals (questions, figures in digits, exclamation marks, pace,
 loudness, clean sentence ends, length) work in any language. These lists add what words say:
 emphatic words, number words, hooky and dangling openers, intro/outro talk and the stop words
-kept out of hashtags. English, German, Spanish and French have lists; any other language gets
-no word lists, and its stop words are learned from the transcript itself (short words found in
-a large share of its sentences), so hashtags stay content words there too.
+kept out of hashtags. English, German, Spanish, French, Chinese and Japanese have lists; any
+other language gets no word lists, and its stop words are learned from the transcript itself
+(short words found in a large share of its sentences), so hashtags stay content words there too.
+
+Chinese and Japanese are written without spaces, and whisper's "words" in them are a character
+or two (its tokens), not words: their lists are matched inside the sentence's text (openers and
+dangling words at its start, emphatic and number words anywhere), and their stop words against
+the tokens, which is where hashtags come from.
 """
 
 from __future__ import annotations
@@ -27,6 +32,44 @@ class Lexicon:
     dangling: frozenset[str] = frozenset()  # a clip opening on these needs what came before
     intro: tuple[str, ...] = ()  # phrases of intros, outros and sponsor reads
     stop: frozenset[str] = frozenset()  # never a hashtag
+    unspaced: bool = False  # matched inside a sentence's text, not token by token
+
+    def opener(self, lead: Sequence[str], text: str) -> str | None:
+        """The hook opener a sentence starts with: one of its first three tokens' phrases, or
+        in an unspaced script the longest listed start of its (lower-case) text."""
+        if self.unspaced:
+            return _longest_start(text, self.openers)
+        return next((p for k in (3, 2, 1) if (p := " ".join(lead[:k])) in self.openers), None)
+
+    def dangles(self, first: str, text: str) -> bool:
+        """Whether a sentence opens on a word that needs what came before it."""
+        if self.unspaced:
+            return _longest_start(text, self.dangling) is not None
+        return first in self.dangling
+
+    def is_number(self, token: str) -> bool:
+        if self.unspaced:
+            return any(n in token for n in self.numbers)
+        return token in self.numbers
+
+    def emphatic_in(self, tokens: Sequence[str], text: str) -> list[str]:
+        """The emphatic words of a sentence, in order, once per use."""
+        if self.unspaced:
+            found = sorted((i, w) for w in self.emphatic for i in _find_all(text, w))
+            return [w for _, w in found]
+        return [t for t in tokens if t in self.emphatic]
+
+
+def _longest_start(text: str, phrases: frozenset[str]) -> str | None:
+    return max((p for p in phrases if text.startswith(p)), key=len, default=None)
+
+
+def _find_all(text: str, word: str) -> list[int]:
+    found, at = [], text.find(word)
+    while at >= 0:
+        found.append(at)
+        at = text.find(word, at + len(word))
+    return found
 
 
 _EN_EMPHATIC = _words(
@@ -217,11 +260,101 @@ _FR_STOP = _words(
     """
 )
 
+# Chinese (simplified; the traditional forms are added below). Openers and dangling words are
+# matched at a sentence's start, emphatic and number words anywhere in it: whisper's tokens
+# in Chinese are a character or two, not words.
+_ZH_EMPHATIC = _words(
+    """
+    惊人 难以置信 不可思议 疯狂 巨大 从来 永远 总是 最好 最差 最糟 最大 秘密 错误 失败 成功 讨厌
+    可怕 震惊 危险 致命 天才 愚蠢 完美 不可能 没有人 所有人 一切 绝对 老实说 真相 谎言 确实
+    竟然 居然 千万 一定 关键 厉害 太棒 简直
+    """
+)
+# Numerals inside a token (三年, 百分之): 一 is left out, it is in every other word (一个, 一样).
+_ZH_NUMBERS = _words("二 两 三 四 五 六 七 八 九 十 百 千 万 亿 倍 一半 百分之")
+_ZH_OPENERS = _words(
+    """
+    你 为什么 怎么 如何 想象 没有人 大多数人 如果你 秘密 真相 问题是 最大的 最好的
+    最糟糕的 让我告诉你 记住 千万不要 不要 别
+    """
+)
+_ZH_DANGLING = _words(
+    "但是 但 所以 因为 而且 而 然后 还有 那么 那 这 它 他 她 不过 可是 另外 并且 或者 也 就"
+)
+_ZH_INTRO = (
+    "欢迎来到", "欢迎回来", "欢迎收看", "订阅", "点赞", "一键三连", "小铃铛", "感谢观看",
+    "谢谢观看", "谢谢收看", "赞助", "下期见", "下次见", "今天的视频", "简介",
+)  # fmt: skip
+# Only words of two characters or more: a single character is never a hashtag.
+_ZH_STOP = _words(
+    """
+    我们 你们 他们 她们 它们 咱们 自己 大家 这个 那个 这些 那些 这样 那样 这么 那么 这里 那里 哪里
+    什么 怎么 怎样 怎么样 为什么 因为 所以 但是 可是 不过 然后 而且 如果 虽然 就是 还是 或者 已经
+    可以 可能 应该 需要 没有 不是 一个 一些 一下 一样 一点 一起 一直 之间 之后 之前 时候 现在 今天
+    觉得 知道 真的 非常 其实 所有 每个 东西 事情 还有 这是 那是 也是 都是 不会 不要 有点 比较
+    特别 很多 只是 只有 的话 对吧 是吧 好的 我的 你的 他的 她的 就会 会有 这种 那种 一种
+    """
+)
+# Simplified characters of the lists above and their traditional forms, so a talk from Taiwan
+# or Hong Kong reads the same.
+_TRADITIONAL = str.maketrans(
+    "们这个么为说还没会时现应该样问题觉东实点让对经过后间从种难惊疯远总错误败讨厌险绝"
+    "谎确键关厉简两万亿数记别欢订阅赞铃铛谢观视频见里连诉议并",
+    "們這個麼為說還沒會時現應該樣問題覺東實點讓對經過後間從種難驚瘋遠總錯誤敗討厭險絕"
+    "謊確鍵關厲簡兩萬億數記別歡訂閱贊鈴鐺謝觀視頻見裡連訴議並",
+)
+
+
+def _with_traditional(words: frozenset[str]) -> frozenset[str]:
+    return words | {w.translate(_TRADITIONAL) for w in words}
+
+
+def _with_traditional_phrases(phrases: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(phrases + tuple(p.translate(_TRADITIONAL) for p in phrases)))
+
+
+_JA_EMPHATIC = _words(
+    """
+    すごい 凄い やばい ヤバい 驚き 信じられない 絶対 最高 最悪 最大 秘密 間違い 失敗 成功 大好き
+    嫌い 怖い 危険 天才 完璧 不可能 誰も 全部 全て 本当に 真実 嘘 確かに 決して 必ず 衝撃 大事
+    """
+)
+_JA_NUMBERS = _words("二 三 四 五 六 七 八 九 十 百 千 万 億 倍 半分 パーセント")
+_JA_OPENERS = _words(
+    """
+    あなた 皆さん みなさん なぜ どうして 何が 何を どう 想像して 誰も ほとんどの人 もし 知って
+    秘密は 真実は 問題は 一番 最大の 最高の 最悪の 実は ここだけの話
+    """
+)
+_JA_DANGLING = _words(
+    "でも だから それ これ あれ そして しかし また つまり そう 彼 だけど けど なので ですから"
+)
+_JA_INTRO = (
+    "チャンネル登録", "高評価", "ご視聴ありがとう", "概要欄", "今日の動画", "また次回", "次の動画",
+    "メンバーシップ",
+)  # fmt: skip
+# Words of hiragana alone are never hashtags (scorer); these are the rest of the small talk.
+_JA_STOP = _words(
+    """
+    私 僕 俺 私たち 僕たち 彼女 皆さん 今日 今回 本当 感じ 思い 思う 自分 的な 一番 場合 部分 全部
+    最初 最後 以上 以下 必要 普通 大体 結構 多分 人達 何か 何で 大丈夫 一緒 時間
+    """
+)
+
 LEXICONS = {
     "en": Lexicon(_EN_EMPHATIC, _EN_NUMBERS, _EN_OPENERS, _EN_DANGLING, _EN_INTRO, _EN_STOP),
     "de": Lexicon(_DE_EMPHATIC, _DE_NUMBERS, _DE_OPENERS, _DE_DANGLING, _DE_INTRO, _DE_STOP),
     "es": Lexicon(_ES_EMPHATIC, _ES_NUMBERS, _ES_OPENERS, _ES_DANGLING, _ES_INTRO, _ES_STOP),
     "fr": Lexicon(_FR_EMPHATIC, _FR_NUMBERS, _FR_OPENERS, _FR_DANGLING, _FR_INTRO, _FR_STOP),
+    "zh": Lexicon(
+        *(_with_traditional(w) for w in (_ZH_EMPHATIC, _ZH_NUMBERS, _ZH_OPENERS, _ZH_DANGLING)),
+        _with_traditional_phrases(_ZH_INTRO),
+        _with_traditional(_ZH_STOP),
+        unspaced=True,
+    ),
+    "ja": Lexicon(
+        _JA_EMPHATIC, _JA_NUMBERS, _JA_OPENERS, _JA_DANGLING, _JA_INTRO, _JA_STOP, unspaced=True
+    ),
 }
 LEARNED_STOP_SHARE = 0.2  # a word in at least this share of sentences is a stop word
 LEARNED_STOP_MIN_SENTENCES = 5  # fewer sentences teach nothing

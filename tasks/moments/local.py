@@ -120,7 +120,7 @@ def _token(text: str) -> str:
 
 
 def _is_figure(text: str, token: str, lex: Lexicon) -> bool:
-    return any(c.isdigit() for c in text) or token in lex.numbers
+    return any(c.isdigit() for c in text) or lex.is_number(token)
 
 
 def _sentence_stats(transcript: Transcript) -> _Stats:
@@ -136,10 +136,12 @@ def _sentence_stats(transcript: Transcript) -> _Stats:
         last = min(len(words) - 1, sentence.last_word)
         text = join_words(w.text.strip() for w in words[first : last + 1])
         lowered = text.lower().replace(_APOSTROPHE, "'")
+        start = lowered.lstrip(_PUNCT + " ")  # where an opener or a dangling word would be
         n = max(0, last - first + 1)
         figures = sum(figure[first : last + 1])
-        dangling = n > 0 and tokens[first] in lex.dangling
-        hook, label = _opener(tokens[first : first + 3], text, n, figures, dangling, lex)
+        dangling = n > 0 and lex.dangles(tokens[first], start)
+        phrase = lex.opener(tokens[first : first + 3], start)
+        hook, label = _opener(phrase, text, n, figures, dangling)
         s.texts.append(text)
         s.first_word.append(first)
         s.last_word.append(last)
@@ -147,8 +149,8 @@ def _sentence_stats(transcript: Transcript) -> _Stats:
         s.end.append(sentence.end_s)
         s.words.append(s.words[-1] + n)
         s.figures.append(s.figures[-1] + figures)
-        s.emphatic.append(s.emphatic[-1] + _emphatic(words[first : last + 1],
-                                                     tokens[first : last + 1], lex))  # fmt: skip
+        emphatic = _emphatic(words[first : last + 1], tokens[first : last + 1], lowered, lex)
+        s.emphatic.append(s.emphatic[-1] + emphatic)
         s.intro.append(s.intro[-1] + sum(lowered.count(p) for p in lex.intro))
         s.hook.append(hook)
         s.hook_label.append(label)
@@ -163,19 +165,19 @@ def _ends_with(text: str, marks: str) -> bool:
     return last != "" and last in marks
 
 
-def _emphatic(words: list, tokens: list[str], lex: Lexicon) -> int:
+def _emphatic(words: list, tokens: list[str], text: str, lex: Lexicon) -> int:
     """Emphatic words, and words shouted with "!" (a signal in every language)."""
-    return sum(t in lex.emphatic or _ends_with(w.text, EXCLAMATION_MARKS)
-               for w, t in zip(words, tokens, strict=True))  # fmt: skip
+    shouted = [_ends_with(w.text, EXCLAMATION_MARKS) for w in words]
+    if lex.unspaced:  # its emphatic words span tokens: counted in the text
+        return len(lex.emphatic_in(tokens, text)) + sum(shouted)
+    return sum(t in lex.emphatic or loud for t, loud in zip(tokens, shouted, strict=True))
 
 
 def _opener(
-    lead: list[str], text: str, n_words: int, figures: int, dangling: bool, lex: Lexicon
+    phrase: str | None, text: str, n_words: int, figures: int, dangling: bool
 ) -> tuple[float, str]:
-    """How well a sentence works as a clip's first line (0-1), and a label for the reason."""
-    phrase = next(
-        (" ".join(lead[:k]) for k in (3, 2, 1) if " ".join(lead[:k]) in lex.openers), None
-    )
+    """How well a sentence works as a clip's first line (0-1), and a label for the reason;
+    `phrase`: the hook opener it starts with, if any."""
     question = _ends_with(text, QUESTION_MARKS)
     # Brevity only helps a line that makes sense on its own ("And so." is short, not punchy).
     short = 3 <= n_words <= 12 and not dangling
@@ -386,12 +388,31 @@ def _sentence_case(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+def _emphatic_words(s: _Stats, w: _Window) -> list[str]:
+    return [
+        word
+        for k in range(w.first, w.last + 1)
+        for word in s.lex.emphatic_in(
+            s.tokens[s.first_word[k] : s.last_word[k] + 1], s.texts[k].lower()
+        )
+    ]
+
+
 def _taggable(token: str, lex: Lexicon) -> bool:
     # A Chinese or Japanese word of two characters is as much a topic as "money".
     shortest = 2 if token and unspaced(token[0]) else 3
     return (
-        len(token) >= shortest and token.isalnum() and not token.isdigit() and token not in lex.stop
+        len(token) >= shortest
+        and token.isalnum()
+        and not token.isdigit()
+        and token not in lex.stop
+        and not _hiragana(token)
     )
+
+
+def _hiragana(token: str) -> bool:
+    """Japanese in hiragana alone is grammar (です, という): a topic has kanji or katakana."""
+    return all("\u3041" <= c <= "\u309f" or c == "\u30fc" for c in token)
 
 
 def _document_frequency(s: _Stats) -> Counter[str]:
@@ -420,8 +441,7 @@ def _reason(s: _Stats, f: _Features, points: dict[str, float], w: _Window) -> st
     if f.figures:
         found.append((points["figures"], f"{f.figures} figure{'s' * (f.figures > 1)}"))
     if f.emphatic:
-        window_tokens = s.tokens[s.first_word[w.first] : s.last_word[w.last] + 1]
-        examples = list(dict.fromkeys(t for t in window_tokens if t in s.lex.emphatic))[:2]
+        examples = list(dict.fromkeys(_emphatic_words(s, w)))[:2]
         words = f"emphatic words ({', '.join(examples)})" if examples else "exclamations"
         found.append((points["emphatic"], words))
     if points["pace"] >= 0.6 * W_PACE:

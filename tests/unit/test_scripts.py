@@ -113,8 +113,9 @@ def chinese_captions(animation: str):
     return lines, doc
 
 
-def chinese_talk(sentences) -> Transcript:
-    """A transcript of whisper-like Chinese words (the sentences' space-separated tokens)."""
+def chinese_talk(sentences, language: str = "zh") -> Transcript:
+    """A transcript of whisper-like Chinese (or Japanese) words: the sentences' space-separated
+    tokens."""
     words: list[Word] = []
     t = 0.3
     for sentence in sentences:
@@ -122,8 +123,8 @@ def chinese_talk(sentences) -> Transcript:
             words.append(Word(start_s=round(t, 3), end_s=round(t + 0.3, 3), text=token))
             t += 0.34
         t += 0.7
-    return Transcript(language="zh", duration_s=t + 1, words=words,
-                      sentences=split_sentences(words, "zh"))  # fmt: skip
+    return Transcript(language=language, duration_s=t + 1, words=words,
+                      sentences=split_sentences(words, language))  # fmt: skip
 
 
 @pytest.mark.parametrize("animation", ["none", "highlight", "karaoke", "pop"])
@@ -206,6 +207,74 @@ def test_the_local_scorer_writes_chinese_texts_without_spaces_and_tags_chinese_w
         assert m.hashtags, m
         for tag in m.hashtags:  # content words of two characters or more, no punctuation
             assert len(tag) >= 3 and all("\u4e00" <= c <= "\u9fff" for c in tag[1:]), tag
+
+
+@pytest.mark.parametrize("script", ["simplified", "traditional"])
+def test_chinese_hashtags_leave_out_function_words(script):
+    from tasks.moments.local import find_local_moments
+    from tasks.moments.types import MomentOptions
+
+    talk = TALK if script == "simplified" else [s.translate(TO_TRADITIONAL) for s in TALK]
+    moments = find_local_moments(chinese_talk(talk), [], MomentOptions(clips=2))
+    tags = {tag for m in moments for tag in m.hashtags}
+    # Before the Chinese word lists, "between" and "but" were among the first five.
+    assert tags.isdisjoint({"#之间", "#之間", "#但是", "#我们", "#什么"}), tags
+    assert {"#网页", "#網頁"} & tags and {"#读者", "#讀者"} & tags, tags
+
+
+TO_TRADITIONAL = str.maketrans("间们这样说网页读对还", "間們這樣說網頁讀對還")
+
+
+def test_chinese_openers_emphatic_words_and_dangling_starts_are_read_from_the_text():
+    """Whisper's Chinese tokens are a character or two ("如果" "你"): the word lists are found
+    in the sentence's text, so a clip opening on "如果你" with "绝对" and "秘密" in it wins over
+    one opening on "但是" (a sentence that needs the one before it)."""
+    from tasks.moments.local import find_local_moments
+    from tasks.moments.types import MomentOptions
+
+    weak = (
+        "但是 我们 还 没有 讲 到 最 后 的 部分 。",
+        "然后 他们 把 这 件 事 放 在 一边 了 。",
+        "所以 这 个 地方 的 人 每 天 都 去 上班 。",
+        "而且 那 条 路 上 的 车 一直 都 很 多 。",
+    ) * 2
+    strong = (
+        "如果 你 每 天 只 读 十 分钟 ， 你 会 怎样 ？",
+        "这 绝对 是 一个 大家 都 不 知道 的 秘密 。",
+        "如果 你 每 天 只 读 十 分钟 ， 你 会 怎样 ？",
+        "这 绝对 是 一个 大家 都 不 知道 的 秘密 。",
+    ) * 2
+    moments = find_local_moments(chinese_talk(weak + strong), [], MomentOptions(clips=1))
+    assert moments[0].hook.startswith("如果你"), moments[0]
+    reason = moments[0].reason
+    assert "emphatic words (绝对, 秘密)" in reason and "opens mid-thought" not in reason, reason
+    first = find_local_moments(chinese_talk(weak), [], MomentOptions(clips=1))[0]
+    assert "opens mid-thought" in first.reason, first.reason
+
+
+JAPANESE_TALK = (
+    "今日 は デザイン の 話 を し ます 。",
+    "なぜ 多く の サイト は 読み にくい の でしょう か ？",
+    "実は フォント の 大き さ が 問題 です 。",
+    "デザイン で 一番 大事 な の は 行 の 長 さ です 。",
+    "長い 行 は 目 が 迷って しまい ます 。",
+    "それ から コントラスト も 大事 です 。",
+    "灰色 の 文字 は きれい です が 読み にくい です 。",
+    "この 三つ を 直す と 読者 は 長く 残り ます ！",
+    "フォント と コントラスト で サイト は 変わり ます 。",
+)
+
+
+def test_japanese_hashtags_are_kanji_or_katakana_words():
+    from tasks.moments.local import find_local_moments
+    from tasks.moments.types import MomentOptions
+
+    moments = find_local_moments(chinese_talk(JAPANESE_TALK, "ja"), [], MomentOptions(clips=1))
+    tags = moments[0].hashtags
+    topics = {"#デザイン", "#フォント", "#コントラスト", "#サイト", "#読者", "#問題", "#文字"}
+    assert topics & set(tags), tags
+    for tag in tags:  # not grammar in hiragana (でしょう, にくい, しまい), nor "today"
+        assert re.search(r"[\u30a0-\u30ff\u4e00-\u9fff]", tag) and tag != "#今日", tags
 
 
 def test_a_hook_of_ten_words_is_twenty_chinese_characters():
