@@ -15,6 +15,7 @@ the tokens, which is where hashtags come from.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,14 @@ class Lexicon:
     intro: tuple[str, ...] = ()  # phrases of intros, outros and sponsor reads
     stop: frozenset[str] = frozenset()  # never a hashtag
     unspaced: bool = False  # matched inside a sentence's text, not token by token
+    # Hashtag candidates are the runs of this pattern in a sentence's text, not its tokens.
+    term_pattern: re.Pattern[str] | None = None
+
+    def terms(self, tokens: Sequence[str], text: str) -> list[str]:
+        """A sentence's hashtag candidates, before stop words and length are checked."""
+        if self.term_pattern is None:
+            return list(tokens)
+        return self.term_pattern.findall(text)
 
     def opener(self, lead: Sequence[str], text: str) -> str | None:
         """The hook opener a sentence starts with: one of its first three tokens' phrases, or
@@ -333,7 +342,11 @@ _JA_INTRO = (
     "チャンネル登録", "高評価", "ご視聴ありがとう", "概要欄", "今日の動画", "また次回", "次の動画",
     "メンバーシップ",
 )  # fmt: skip
-# Words of hiragana alone are never hashtags (scorer); these are the rest of the small talk.
+# Whisper's Japanese tokens are mostly single characters ("サ" "イ" "ト"): a hashtag is a run of
+# katakana (a loanword, a name) or of kanji (a compound), which is where Japanese words change
+# script; hiragana between them is grammar.
+_JA_TERMS = re.compile(r"[\u30a1-\u30fa\u30fc]{2,}|[\u3400-\u4dbf\u4e00-\u9fff\u3005]{2,}")
+# The small talk that is written in kanji or katakana (hiragana alone is never a hashtag).
 _JA_STOP = _words(
     """
     私 僕 俺 私たち 僕たち 彼女 皆さん 今日 今回 本当 感じ 思い 思う 自分 的な 一番 場合 部分 全部
@@ -353,7 +366,14 @@ LEXICONS = {
         unspaced=True,
     ),
     "ja": Lexicon(
-        _JA_EMPHATIC, _JA_NUMBERS, _JA_OPENERS, _JA_DANGLING, _JA_INTRO, _JA_STOP, unspaced=True
+        _JA_EMPHATIC,
+        _JA_NUMBERS,
+        _JA_OPENERS,
+        _JA_DANGLING,
+        _JA_INTRO,
+        _JA_STOP,
+        unspaced=True,
+        term_pattern=_JA_TERMS,
     ),
 }
 LEARNED_STOP_SHARE = 0.2  # a word in at least this share of sentences is a stop word

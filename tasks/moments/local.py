@@ -94,6 +94,7 @@ class _Stats:
     hook_label: list[str]
     dangling: list[bool]
     ends_clean: list[bool]
+    terms: list[list[str]]  # per sentence: its hashtag candidates, in order
 
     def count(self, prefix: list[int], first: int, last: int) -> int:
         return prefix[last + 1] - prefix[first]
@@ -130,7 +131,7 @@ def _sentence_stats(transcript: Transcript) -> _Stats:
         transcript.language, [tokens[x.first_word : x.last_word + 1] for x in transcript.sentences]
     )
     figure = [_is_figure(w.text, t, lex) for w, t in zip(words, tokens, strict=True)]
-    s = _Stats(lex, tokens, [], [], [], [], [], [0], [0], [0], [0], [], [], [], [])
+    s = _Stats(lex, tokens, [], [], [], [], [], [0], [0], [0], [0], [], [], [], [], [])
     for sentence in transcript.sentences:
         first = max(0, sentence.first_word)
         last = min(len(words) - 1, sentence.last_word)
@@ -156,6 +157,8 @@ def _sentence_stats(transcript: Transcript) -> _Stats:
         s.hook_label.append(label)
         s.dangling.append(dangling)
         s.ends_clean.append(_ends_with(text, END_MARKS))
+        terms = lex.terms(tokens[first : last + 1], lowered)
+        s.terms.append([t for t in terms if _taggable(t, lex)])
     return s
 
 
@@ -417,16 +420,14 @@ def _hiragana(token: str) -> bool:
 
 def _document_frequency(s: _Stats) -> Counter[str]:
     df: Counter[str] = Counter()
-    for first, last in zip(s.first_word, s.last_word, strict=True):
-        df.update({t for t in s.tokens[first : last + 1] if _taggable(t, s.lex)})
+    for terms in s.terms:
+        df.update(set(terms))
     return df
 
 
 def _hashtags(s: _Stats, df: Counter[str], w: _Window) -> list[str]:
     """The window's most distinctive content words (tf-idf against the whole transcript)."""
-    tf = Counter(
-        t for t in s.tokens[s.first_word[w.first] : s.last_word[w.last] + 1] if _taggable(t, s.lex)
-    )
+    tf = Counter(t for k in range(w.first, w.last + 1) for t in s.terms[k])
     n = len(s.start)
     weight = {t: c * (math.log((1 + n) / (1 + df[t])) + 1) for t, c in tf.items()}
     ranked = sorted(weight, key=lambda t: (-weight[t], -tf[t], -len(t), t))
