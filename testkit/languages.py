@@ -1,4 +1,5 @@
-"""Speech in German and Spanish with known truth, for the language tests and the benchmark.
+"""Speech in German, Spanish and Japanese with known truth, for the language tests and the
+benchmark.
 
 The same kind of talk as testkit.speech's English one (sentences with abbreviations, figures and
 questions that a sentence splitter must read right), read by espeak-ng's German and Spanish
@@ -47,12 +48,26 @@ SPANISH = (
     "Corrija estas tres cosas y sus lectores se quedarán más tiempo.",
 )
 
-VOICES = {"de": ("de", GERMAN), "es": ("es", SPANISH)}
+# espeak-ng's Japanese voice reads kana, not kanji: the talk is written in kana, with spaces
+# where it should pause for breath; whisper writes back kanji, kana and its own marks.
+JAPANESE = (
+    "よい デザインは、 うまく いって いるときは みえません。",
+    "わたしたちは さんねんかん、 ひとが ページを どう よむかを しらべました。",
+    "なぜ これが ウェブサイトを つくる ひとに たいせつ なのでしょうか？",
+    "どくしゃは にびょうで その ページを よむか どうかを きめるからです。",
+    "さいしょに しらべるのは ぎょうの ながさです。",
+    "ななじゅう もじより ながい ぎょうは、 めが まよって しまいます。",
+    "つぎは もじと はいけいの コントラストです。",
+    "グレーの もじは きれいですが、 おおくの どくしゃには みえません。",
+    "この みっつを なおせば、 どくしゃは もっと ながく のこります！",
+)
+
+VOICES = {"de": ("de", GERMAN), "es": ("es", SPANISH), "ja": ("ja", JAPANESE)}
 
 
 def make_language_video(
     folder: Path, ffmpeg: str, language: str, pictures: Path | None = None
 ) -> SpeechTruth:
-    """The talk in `language` (de or es), over `pictures` (the sample video) when given."""
+    """The talk in `language` (de, es or ja), over `pictures` (the sample video) when given."""
     voice, texts = VOICES[language]
     return make_speech_video(folder, ffmpeg, texts=texts, voice=voice, pictures=pictures)

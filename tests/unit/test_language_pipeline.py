@@ -1,6 +1,6 @@
-"""Videos in other languages, end to end: espeak-ng German and Spanish over the sample's
-pictures are detected, transcribed in their language and clipped on that language's sentence
-boundaries; the German clips are translated into Spanish (Gemini stand-in) and dubbed
+"""Videos in other languages, end to end: espeak-ng German, Spanish and Japanese over the
+sample's pictures are detected, transcribed in their language and clipped on that language's
+sentence boundaries; the German clips are translated into Spanish (Gemini stand-in) and dubbed
 (ElevenLabs stand-in), each a new version beside the original, through the CLI."""
 
 from __future__ import annotations
@@ -49,6 +49,33 @@ def test_spanish_is_detected_and_split_on_its_sentences(data_dir, tmp_path, ffmp
     assert abs(len(transcript.sentences) - len(truth.texts)) <= 2
     question = next((s.text for s in transcript.sentences if "qué" in s.text), "")
     assert question.startswith("¿")  # Spanish punctuation kept
+
+
+@pytest.mark.slow
+def test_japanese_is_detected_split_on_its_marks_and_tagged_in_its_scripts(
+    data_dir, tmp_path, ffmpeg
+):
+    """Japanese speech: whisper writes it without spaces, a character or two a token; its
+    sentences end on its own marks, and its hashtags are runs of katakana or kanji."""
+    from tasks.moments.local import find_local_moments
+    from tasks.moments.types import MomentOptions
+    from tasks.transcribe import transcribe_media
+
+    truth = make_language_video(tmp_path / "ja", ffmpeg, "ja", SAMPLE)
+    transcript = transcribe_media(probe(truth.video))
+    assert (transcript.language, transcript.model) == ("ja", "base")
+    assert transcript.language_detected and transcript.language_probability > 0.6
+    ends = [sentence.end_s for sentence in transcript.sentences]
+    matched = [end for _, end in truth.spans if min(abs(e - end) for e in ends) < 0.6]
+    assert len(matched) >= len(truth.spans) - 3, (ends, truth.spans)
+    between = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff] [\u3040-\u30ff\u4e00-\u9fff]")
+    assert not any(between.search(s.text) for s in transcript.sentences), transcript.text
+    options = MomentOptions(clips=1, min_seconds=15, max_seconds=30)
+    (moment,) = find_local_moments(transcript, [], options)
+    assert moment.hashtags, moment
+    for tag in moment.hashtags:
+        assert re.fullmatch(r"#([\u30a1-\u30fc]+|[\u3400-\u9fff\u3005]+)", tag), moment.hashtags
+    assert not between.search(moment.title) and not between.search(moment.hook), moment
 
 
 @pytest.mark.slow
