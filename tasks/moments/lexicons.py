@@ -9,8 +9,9 @@ other language gets no word lists, and its stop words are learned from the trans
 
 Chinese and Japanese are written without spaces, and whisper's "words" in them are a character
 or two (its tokens), not words: their lists are matched inside the sentence's text (openers and
-dangling words at its start, emphatic and number words anywhere), and their stop words against
-the tokens, which is where hashtags come from.
+dangling words at its start, emphatic and number words anywhere). Hashtags come from the
+tokens in Chinese and from runs of katakana or kanji in Japanese, and the stop words are checked
+against those.
 """
 
 from __future__ import annotations
