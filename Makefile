@@ -14,8 +14,9 @@ demo: sync
 
 # Three test processes on two cores, one file each at a time: the stack tests spend much of
 # their time waiting (a server starting, a worker's heartbeats running out), and a third process
-# works while they wait (measured on 2 cores: 853 s with three, 956 s with two; CPU busy 171%
-# against 156%). Files go out in collection order, the stack tests (a few long tests per file)
+# works while they wait. Measured on 2 cores: 853 s with three against 956 s with two (CPU busy
+# 171% against 156%); an hour later, on a slower host, 1069 s against 1054 s. Four were worse
+# (1031 s). Files go out in collection order, the stack tests (a few long tests per file)
 # first: xdist's default hands out the files with most tests first, which left the longest
 # single-test files running alone at the end.
 # A test process that crashes ends the run, reported as a failure: xdist replacing it under
