@@ -20,6 +20,7 @@ animation marks each word exactly while it is spoken:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import pysubs2
 
@@ -62,9 +63,10 @@ class CaptionLine:
     face: FontFace
     scale: float = 1.0  # < 1 when one word alone is wider than the safe area
 
-    @property
+    @cached_property
     def spaces(self) -> tuple[bool, ...]:
-        """Whether a space stands before each word (never before the first)."""
+        """Whether a space stands before each word (never before the first); worked out once
+        per line, however many events its animation makes."""
         pairs = zip(self.words, self.words[1:], strict=False)
         return (False, *(spaced_between(a.text, b.text) for a, b in pairs))
 
@@ -177,8 +179,7 @@ def _line_events(line: CaptionLine, style: CaptionStyle):
 
 
 def _highlight(line: CaptionLine, words: list[str], head: str, tag: str):
-    spaces = line.spaces
-    plain = head + _join(words, spaces)
+    plain = head + _join(words, line.spaces)
     t = line.start_s
     for k, w in enumerate(line.words):
         if w.start_s > t:
@@ -186,7 +187,7 @@ def _highlight(line: CaptionLine, words: list[str], head: str, tag: str):
         nxt = line.words[k + 1].start_s if k + 1 < len(line.words) else line.end_s
         end = nxt if nxt - w.end_s < FLICKER_GAP_S else w.end_s
         lit = [f"{{\\1c{tag}}}{x}{{\\1c}}" if i == k else x for i, x in enumerate(words)]
-        yield w.start_s, end, head + _join(lit, spaces), STYLE_NAME
+        yield w.start_s, end, head + _join(lit, line.spaces), STYLE_NAME
         t = end
     if line.end_s > t:
         yield t, line.end_s, plain, STYLE_NAME
@@ -194,7 +195,6 @@ def _highlight(line: CaptionLine, words: list[str], head: str, tag: str):
 
 def _pop(line: CaptionLine, words: list[str], head: str, tag: str):
     # Words still to come are drawn fully transparent, so the line never re-centres.
-    spaces = line.spaces
     for k, w in enumerate(line.words):
         end = line.words[k + 1].start_s if k + 1 < len(line.words) else line.end_s
         shown = words[:k]
@@ -208,7 +208,7 @@ def _pop(line: CaptionLine, words: list[str], head: str, tag: str):
         hidden = words[k + 1 :]
         if hidden:
             hidden[0] = "{\\alpha&HFF&}" + hidden[0]
-        yield w.start_s, end, head + _join([*shown, new, *hidden], spaces), STYLE_NAME
+        yield w.start_s, end, head + _join([*shown, new, *hidden], line.spaces), STYLE_NAME
 
 
 def _karaoke(line: CaptionLine, words: list[str]) -> str:

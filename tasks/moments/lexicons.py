@@ -20,6 +20,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TypeVar
 
 
 def _words(text: str) -> frozenset[str]:
@@ -65,21 +67,17 @@ class Lexicon:
     def emphatic_in(self, tokens: Sequence[str], text: str) -> list[str]:
         """The emphatic words of a sentence, in order, once per use."""
         if self.unspaced:
-            found = sorted((i, w) for w in self.emphatic for i in _find_all(text, w))
-            return [w for _, w in found]
+            return self._emphatic_pattern.findall(text) if self.emphatic else []
         return [t for t in tokens if t in self.emphatic]
+
+    @cached_property
+    def _emphatic_pattern(self) -> re.Pattern[str]:
+        # Longest first: a listed word inside a longer listed one is not counted again.
+        return re.compile("|".join(map(re.escape, sorted(self.emphatic, key=len, reverse=True))))
 
 
 def _longest_start(text: str, phrases: frozenset[str]) -> str | None:
     return max((p for p in phrases if text.startswith(p)), key=len, default=None)
-
-
-def _find_all(text: str, word: str) -> list[int]:
-    found, at = [], text.find(word)
-    while at >= 0:
-        found.append(at)
-        at = text.find(word, at + len(word))
-    return found
 
 
 _EN_EMPHATIC = _words(
@@ -315,12 +313,12 @@ _TRADITIONAL = str.maketrans(
 )
 
 
-def _with_traditional(words: frozenset[str]) -> frozenset[str]:
-    return words | {w.translate(_TRADITIONAL) for w in words}
+_Words = TypeVar("_Words", frozenset[str], tuple[str, ...])
 
 
-def _with_traditional_phrases(phrases: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(phrases + tuple(p.translate(_TRADITIONAL) for p in phrases)))
+def _with_traditional(words: _Words) -> _Words:
+    """`words` (a frozenset or a tuple) and their traditional forms, each once."""
+    return type(words)(dict.fromkeys([*words, *(w.translate(_TRADITIONAL) for w in words)]))
 
 
 _JA_EMPHATIC = _words(
@@ -361,8 +359,8 @@ LEXICONS = {
     "es": Lexicon(_ES_EMPHATIC, _ES_NUMBERS, _ES_OPENERS, _ES_DANGLING, _ES_INTRO, _ES_STOP),
     "fr": Lexicon(_FR_EMPHATIC, _FR_NUMBERS, _FR_OPENERS, _FR_DANGLING, _FR_INTRO, _FR_STOP),
     "zh": Lexicon(
-        *(_with_traditional(w) for w in (_ZH_EMPHATIC, _ZH_NUMBERS, _ZH_OPENERS, _ZH_DANGLING)),
-        _with_traditional_phrases(_ZH_INTRO),
+        *map(_with_traditional, (_ZH_EMPHATIC, _ZH_NUMBERS, _ZH_OPENERS, _ZH_DANGLING)),
+        _with_traditional(_ZH_INTRO),
         _with_traditional(_ZH_STOP),
         unspaced=True,
     ),

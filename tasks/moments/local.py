@@ -405,17 +405,8 @@ def _taggable(token: str, lex: Lexicon) -> bool:
     # A Chinese or Japanese word of two characters is as much a topic as "money".
     shortest = 2 if token and unspaced(token[0]) else 3
     return (
-        len(token) >= shortest
-        and token.isalnum()
-        and not token.isdigit()
-        and token not in lex.stop
-        and not _hiragana(token)
+        len(token) >= shortest and token.isalnum() and not token.isdigit() and token not in lex.stop
     )
-
-
-def _hiragana(token: str) -> bool:
-    """Japanese in hiragana alone is grammar (です, という): a topic has kanji or katakana."""
-    return all("\u3041" <= c <= "\u309f" or c == "\u30fc" for c in token)
 
 
 def _document_frequency(s: _Stats) -> Counter[str]:
