@@ -189,7 +189,9 @@ def _fuzz(strategy, shares: int, loopback_only: list[str], checks: list) -> None
     )
     @given(case=strategy)
     def fuzz(case) -> None:
-        case.call_and_validate(checks=checks)
+        # A request that creates runs waits on the Prefect server; with the suite's other
+        # processes on the same cores one took over schemathesis's default 10 s once.
+        case.call_and_validate(checks=checks, timeout=60)
         assert not loopback_only, loopback_only
 
     fuzz()
