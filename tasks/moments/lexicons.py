@@ -10,15 +10,16 @@ other language gets no word lists, and its stop words are learned from the trans
 Chinese and Japanese are written without spaces, and whisper's "words" in them are a character
 or two (its tokens), not words: their lists are matched inside the sentence's text (openers and
 dangling words at its start, emphatic and number words anywhere). Hashtags come from the
-tokens in Chinese and from runs of katakana or kanji in Japanese, and the stop words are checked
-against those.
+sentence's text too: in Chinese its nouns, found by jieba's segmenter and tagger (whisper cuts
+人工智能 into 人 工 智 能 as often as not), and in Japanese its runs of katakana or kanji. The stop
+words are checked against those.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TypeVar
@@ -37,14 +38,14 @@ class Lexicon:
     intro: tuple[str, ...] = ()  # phrases of intros, outros and sponsor reads
     stop: frozenset[str] = frozenset()  # never a hashtag
     unspaced: bool = False  # matched inside a sentence's text, not token by token
-    # Hashtag candidates are the runs of this pattern in a sentence's text, not its tokens.
-    term_pattern: re.Pattern[str] | None = None
+    # Finds the hashtag candidates in a sentence's (lower-case) text instead of its tokens.
+    find_terms: Callable[[str], list[str]] | None = None
 
     def terms(self, tokens: Sequence[str], text: str) -> list[str]:
         """A sentence's hashtag candidates, before stop words and length are checked."""
-        if self.term_pattern is None:
+        if self.find_terms is None:
             return list(tokens)
-        return self.term_pattern.findall(text)
+        return self.find_terms(text)
 
     def opener(self, lead: Sequence[str], text: str) -> str | None:
         """The hook opener a sentence starts with: one of its first three tokens' phrases, or
@@ -303,6 +304,18 @@ _ZH_STOP = _words(
     特别 很多 只是 只有 的话 对吧 是吧 好的 我的 你的 他的 她的 就会 会有 这种 那种 一种
     """
 )
+# jieba's tags of the words that make a Chinese hashtag: nouns of every kind (n, nr a person, ns
+# a place, nt an organisation, nz another proper noun ...), nouns made of verbs (投资, 设计) and
+# words in Latin letters (iPhone, AI).
+_ZH_TERM_TAGS = ("n", "vn", "eng")
+
+
+def _chinese_nouns(text: str) -> list[str]:
+    import rjieba  # builds its dictionary on import (0.1 s): only for Chinese talks
+
+    return [word for word, tag in rjieba.tag(text) if tag.startswith(_ZH_TERM_TAGS)]
+
+
 # Simplified characters of the lists above and their traditional forms, so a talk from Taiwan
 # or Hong Kong reads the same.
 _TRADITIONAL = str.maketrans(
@@ -363,6 +376,7 @@ LEXICONS = {
         _with_traditional(_ZH_INTRO),
         _with_traditional(_ZH_STOP),
         unspaced=True,
+        find_terms=_chinese_nouns,
     ),
     "ja": Lexicon(
         _JA_EMPHATIC,
@@ -372,7 +386,7 @@ LEXICONS = {
         _JA_INTRO,
         _JA_STOP,
         unspaced=True,
-        term_pattern=_JA_TERMS,
+        find_terms=_JA_TERMS.findall,
     ),
 }
 LEARNED_STOP_SHARE = 0.2  # a word in at least this share of sentences is a stop word

@@ -222,6 +222,28 @@ def test_chinese_hashtags_leave_out_function_words(script):
     assert {"#网页", "#網頁"} & tags and {"#读者", "#讀者"} & tags, tags
 
 
+def test_chinese_hashtags_are_whole_nouns_even_when_whisper_cuts_them_into_characters():
+    """Whisper writes a word it knows less well one character per token (人 工 智 能), and the
+    two-character tokens it does write are as often verbs (改变, 取代) as topics. Hashtags are the
+    nouns of the sentence's text, as jieba segments and tags it."""
+    from tasks.moments.local import find_local_moments
+    from tasks.moments.types import MomentOptions
+
+    talk = (
+        "人 工 智 能 正在 改变 我们 的 工作 。",
+        "很多 公司 已经 用 人 工 智 能 写 代码 。",
+        "但是 程序 员 还是 需要 检查 每 一 行 。",
+        "如果 你 想 学习 编 程 ， 先 从 小 项 目 开始 。",
+        "人 工 智 能 不会 取代 好 的 程序 员 。",
+        "它 会 取代 不 学习 的 人 ！",
+    ) * 2
+    moments = find_local_moments(chinese_talk(talk), [], MomentOptions(clips=1))
+    tags = {tag for m in moments for tag in m.hashtags}
+    # Before: #改变 #取代 #学习 #开始 #程序, and never #人工智能.
+    assert {"#人工智能", "#程序员"} <= tags, tags
+    assert tags.isdisjoint({"#改变", "#取代", "#学习", "#开始", "#正在", "#程序"}), tags
+
+
 TO_TRADITIONAL = str.maketrans("间们这样说网页读对还", "間們這樣說網頁讀對還")
 
 
