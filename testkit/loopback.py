@@ -3,6 +3,7 @@ stop them, shared by the tests and the benchmarks."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ def serve(
 
     for method in methods:
         setattr(Handler, f"do_{method}", lambda request, m=method: handle(request, m))
-    return _started(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+    return _started(_Server(("127.0.0.1", 0), Handler))
 
 
 def stop(server: ThreadingHTTPServer | None) -> None:
@@ -38,6 +39,14 @@ def base_url(server: ThreadingHTTPServer) -> str:
     return f"http://127.0.0.1:{server.server_address[1]}"
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up once it has read what it wanted (a probe reading a video's
+        # header) is no error; anything else is printed as usual.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class _QuietFiles(SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
@@ -46,8 +55,7 @@ class _QuietFiles(SimpleHTTPRequestHandler):
 @contextmanager
 def static_server(folder: Path) -> Iterator[str]:
     """Serve a folder's files as direct links: yields the base URL."""
-    server = _started(ThreadingHTTPServer(("127.0.0.1", 0),
-                                          partial(_QuietFiles, directory=str(folder))))  # fmt: skip
+    server = _started(_Server(("127.0.0.1", 0), partial(_QuietFiles, directory=str(folder))))
     try:
         yield base_url(server)
     finally:
