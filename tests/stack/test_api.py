@@ -52,6 +52,14 @@ def api(stack):
         yield client
 
 
+@pytest.fixture(scope="module")
+def url_job(stack) -> dict:
+    """A URL job run to its end, shared by the tests that restyle and translate its clip."""
+    with httpx.Client(base_url=stack.api_url, timeout=60) as client:
+        r = submit(client, json_body={"url": f"{stack.files_url}/talk.mp4", **JOB})
+        return wait_for(client, r.json()["job_id"])
+
+
 def submit(api, *, json_body=None, files=None, data=None, key=KEY) -> httpx.Response:
     headers = {"X-Gemini-Key": key} if key else {}
     return api.post("/api/process", json=json_body, files=files, data=data, headers=headers)
@@ -96,9 +104,8 @@ def test_upload_job_completes_and_clip_streams(api, media, ffmpeg, tmp_path):
     assert thumb.status_code == 200 and thumb.content[:2] == b"\xff\xd8"
 
 
-def test_url_job_completes(api, stack, tmp_path):
-    r = submit(api, json_body={"url": f"{stack.files_url}/talk.mp4", **JOB})
-    body = wait_for(api, r.json()["job_id"])
+def test_url_job_completes(api, url_job, tmp_path):
+    body = url_job
     assert body["status"] == "completed", body
     cuts = {"cut_silences": True, "zoom": False}
     restyle = api.post(f"/api/jobs/{body['job_id']}/clips/1/render",
@@ -120,6 +127,40 @@ def test_url_job_completes(api, stack, tmp_path):
     assert bad.status_code == 400
     listed = api.get("/api/jobs", params={"status": "completed"}).json()["jobs"]
     assert body["job_id"] in [j["job_id"] for j in listed]
+
+
+def test_a_clip_is_translated_through_the_api_and_the_prefect_run_form(api, stack, url_job):
+    from testkit.translation import translator
+
+    assert url_job["status"] == "completed", url_job
+    job_id = url_job["job_id"]
+    stack.gemini.responder = translator()
+    try:
+        _translated_twice(api, stack, job_id)
+    finally:
+        stack.gemini.responder = None
+
+
+def _translated_twice(api, stack, job_id: str) -> None:
+    r = api.post(f"/api/jobs/{job_id}/clips/1/translate", json={"languages": ["es"]},
+                 headers={"X-Gemini-Key": KEY})  # fmt: skip
+    assert r.status_code == 200, r.text
+    done = wait_for(api, r.json()["job_id"])
+    assert done["status"] == "completed", done
+    (spanish,) = done["result"]["clips"]
+    srt = httpx.get(spanish["captions_srt_url"], timeout=60).text
+    assert "[ES] " in srt.upper(), srt[:500]  # the bold look writes its captions in capitals
+    # What a person fills in on the deployment's run form in the Prefect UI: the request's
+    # fields, the key as the name of a Secret block of their own (which the run leaves alone).
+    state = _with_stack_client(stack, lambda: _run_from_the_form(job_id, "de"))
+    assert state.is_completed(), state
+    clip = api.get(f"/api/status/{job_id}").json()["result"]["clips"][0]
+    versions = {v["language"]: v for v in clip["versions"] if v.get("language")}
+    assert set(versions) == {"es", "de"}, clip["versions"]
+    assert versions["de"]["texts"]["title"].startswith("[de]")
+    video = api.get(f"/api/jobs/{job_id}/clips/1/versions/{versions['de']['version']}")
+    assert video.status_code == 200 and len(video.content) > 10_000
+    assert _with_stack_client(stack, lambda: _secret("my-gemini-key")) == KEY
 
 
 def test_non_video_upload_fails_clearly(api, media):
@@ -312,6 +353,25 @@ def _key_blocks(stack) -> list[str]:
         return [d.name for d in docs if (d.name or "").startswith(KEY_BLOCK_PREFIX)]
 
     return _with_stack_client(stack, names)
+
+
+def _run_from_the_form(job_id: str, language: str):
+    from prefect.blocks.system import Secret
+    from prefect.deployments import run_deployment
+
+    from flows.names import TRANSLATE_DEPLOYMENT_PATH
+
+    Secret(value=KEY).save("my-gemini-key", overwrite=True)
+    request = {"job": job_id, "index": 1, "languages": [language],
+               "gemini_key_block": "my-gemini-key"}  # fmt: skip
+    run = run_deployment(TRANSLATE_DEPLOYMENT_PATH, parameters={"request": request}, timeout=300)
+    return run.state
+
+
+def _secret(name: str) -> str:
+    from prefect.blocks.system import Secret
+
+    return Secret.load(name).get()
 
 
 def _with_stack_client(stack, action):
