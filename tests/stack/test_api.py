@@ -17,6 +17,7 @@ from tests.helpers.servers import running_stack, stack_env, static_server
 pytestmark = pytest.mark.slow
 
 KEY = "AIzaSy-TEST-KEY-7f3a9c21"
+DUB_KEY = "el-TEST-KEY-3b8d"
 LIMIT = 2
 RETENTION = RETENTION_DEPLOYMENT_PATH
 JOB = {"provider": "local", "clips": 1, "min_seconds": 15, "max_seconds": 25}
@@ -33,16 +34,21 @@ def media(tmp_path_factory, ffmpeg) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, media):
+    from testkit.elevenlabs import ElevenLabsStandIn
     from testkit.gemini import GeminiStandIn
 
     home = tmp_path_factory.mktemp("stack")
-    with static_server(media["folder"]) as files_url, GeminiStandIn() as gemini:
+    with (
+        static_server(media["folder"]) as files_url,
+        GeminiStandIn() as gemini,
+        ElevenLabsStandIn(key=DUB_KEY) as eleven,
+    ):
         env = stack_env(
             home, LIMIT, MAX_FILE_SIZE_MB="5", GEMINI_BASE_URL=gemini.url,
-            GEMINI_RETRY_DELAY_S="0.2",
+            GEMINI_RETRY_DELAY_S="0.2", ELEVENLABS_BASE_URL=eleven.url, DUBBING_POLL_S="0.05",
         )  # fmt: skip
         with running_stack(home, env) as running:
-            running.files_url, running.gemini = files_url, gemini
+            running.files_url, running.gemini, running.eleven = files_url, gemini, eleven
             yield running
 
 
@@ -129,7 +135,9 @@ def test_url_job_completes(api, url_job, tmp_path):
     assert body["job_id"] in [j["job_id"] for j in listed]
 
 
-def test_a_clip_is_translated_through_the_api_and_the_prefect_run_form(api, stack, url_job):
+def test_a_clip_is_translated_and_dubbed_through_the_api_and_the_prefect_run_form(
+    api, stack, url_job
+):
     from testkit.translation import translator
 
     assert url_job["status"] == "completed", url_job
@@ -137,6 +145,7 @@ def test_a_clip_is_translated_through_the_api_and_the_prefect_run_form(api, stac
     stack.gemini.responder = translator()
     try:
         _translated_twice(api, stack, job_id)
+        _dubbed(api, stack, job_id)
     finally:
         stack.gemini.responder = None
 
@@ -161,6 +170,22 @@ def _translated_twice(api, stack, job_id: str) -> None:
     video = api.get(f"/api/jobs/{job_id}/clips/1/versions/{versions['de']['version']}")
     assert video.status_code == 200 and len(video.content) > 10_000
     assert _with_stack_client(stack, lambda: _secret("my-gemini-key")) == KEY
+
+
+def _dubbed(api, stack, job_id: str) -> None:
+    headers = {"X-Gemini-Key": KEY, "X-ElevenLabs-Key": DUB_KEY}
+    r = api.post(f"/api/jobs/{job_id}/clips/1/translate",
+                 json={"languages": ["es"], "dub": True}, headers=headers)  # fmt: skip
+    assert r.status_code == 200, r.text
+    done = wait_for(api, r.json()["job_id"])
+    assert done["status"] == "completed", done
+    (record,) = stack.eleven.dubs.values()
+    assert (record.source_lang, record.target_lang) == ("en", "es") and record.deleted
+    clip = api.get(f"/api/status/{job_id}").json()["result"]["clips"][0]
+    (dub,) = [v for v in clip["versions"] if v["kind"] == "dub"]
+    assert dub["language"] == "es" and dub["file"] == "clip_01.es.dub.mp4"
+    video = api.get(f"/api/jobs/{job_id}/clips/1/versions/{dub['version']}")
+    assert video.status_code == 200 and len(video.content) > 10_000
 
 
 def test_non_video_upload_fails_clearly(api, media):
@@ -312,17 +337,18 @@ def test_gemini_job_uses_the_key_and_forgets_it(api, stack):
 
 
 def test_key_never_stored_or_shown(api, stack):
-    # Runs last in this module: every job above also carried the key.
+    # Runs last in this module: every job above also carried the key (and one the dub key).
     answers = [api.get("/api/jobs").text]
     for job in api.get("/api/jobs").json()["jobs"]:
         answers.append(api.get(f"/api/status/{job['job_id']}").text)
-    assert all(KEY not in a for a in answers)
+    assert all(KEY not in a and DUB_KEY not in a for a in answers)
     for path in [
         *stack.home.rglob("*.db"),
         *stack.home.rglob("*.log"),
         *stack.home.rglob("*.json"),
     ]:
-        assert KEY.encode() not in path.read_bytes(), f"the key is in {path}"
+        stored = path.read_bytes()
+        assert KEY.encode() not in stored and DUB_KEY.encode() not in stored, f"a key in {path}"
 
 
 def _probe(path: Path) -> dict:
