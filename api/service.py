@@ -107,7 +107,7 @@ class JobService:
     def __init__(self, client: PrefectClient, settings: Settings, journal: Journal | None = None):
         self.client = client
         self.settings = settings
-        self.journal = journal or Journal(settings.data_dir / "api")
+        self.journal = journal or Journal(settings.data_dir / "api", settings.journal_flush_s)
         self.dispatcher = Dispatcher(self.journal)
         self._deployments: dict[str, uuid.UUID] = {}
         self._creating = asyncio.Semaphore(CREATE_CONCURRENCY)

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         500, ge=1, validation_alias="MAX_QUEUED_JOBS",
         description="Jobs that may wait to start; past it POST /api/process answers 429.",
     )  # fmt: skip
+    journal_flush_s: float = Field(
+        1.0, ge=0, le=60, validation_alias="JOURNAL_FLUSH_S",
+        description="Accepted jobs reach the disk at most this long after the answer (they "
+        "survive a crash of the API at once); 0: before each answer, which then waits on the "
+        "disk.",
+    )  # fmt: skip
     worker_concurrency: int | None = Field(
         None, ge=1, validation_alias="WORKER_CONCURRENCY",
         description="Flow runs one worker runs at once; unset: room for every job slot, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import stat
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -170,3 +171,45 @@ def test_closing_while_other_threads_read_stops_them_with_an_error(tmp_path):
             timeout=60,
         )
         assert done.returncode == 0, done.stderr[-2000:]
+
+
+KILLED = """
+import os, signal, sys
+from pathlib import Path
+from api.journal import Journal
+
+journal = Journal(Path(sys.argv[1]), flush_s=float(sys.argv[2]))
+journal.add("j1", {"source": "http://x/v.mp4"})
+os.kill(os.getpid(), signal.SIGKILL)  # the API killed the moment it has answered
+"""
+
+
+@pytest.mark.parametrize("flush_s", [1.0, 0.0])
+def test_a_job_outlives_the_api_killed_right_after_its_answer(tmp_path, flush_s):
+    import subprocess
+    import sys
+
+    killed = subprocess.run([sys.executable, "-c", KILLED, str(tmp_path / "api"), str(flush_s)],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    reopened = Journal(tmp_path / "api")
+    assert [e.job_id for e in reopened.pending()] == ["j1"]
+    reopened.close()
+
+
+def test_commits_reach_the_disk_within_the_flush_interval_and_at_close(tmp_path):
+    journal = Journal(tmp_path / "api", flush_s=1.0)
+    assert journal.flushes == 0, "nothing written, nothing to flush"
+    journal.add("j1", {})
+    journal.add("j2", {})
+    deadline = time.monotonic() + 5
+    while journal.flushes == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert journal.flushes == 1, "two commits a moment apart share one flush"
+    journal.mark_dispatched("j1", "run-1")
+    journal.close()
+    assert journal.flushes == 2, "closing flushes what is left"
+    inline = Journal(tmp_path / "api", flush_s=0)  # every commit flushed before it returns
+    inline.add("j3", {})
+    assert inline.flushes == 0, "no flusher thread"
+    inline.close()
