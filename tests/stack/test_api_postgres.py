@@ -26,6 +26,7 @@ from tests.stack.test_api import (  # noqa: F401 (collected here as well)
     test_non_video_upload_fails_clearly,
     test_retention_expires_files,
     test_url_job_completes,
+    url_job,
 )
 
 pytestmark = pytest.mark.slow
