@@ -7,7 +7,7 @@ never waits on the orchestrator's write path and nothing accepted is lost.
 It is a small SQLite file in the data dir (`<data dir>/api/journal.db`), in WAL mode. A commit
 is in the file (the operating system's cache) when `add` returns, so a crash or kill of the
 API loses nothing, and a thread puts it on the disk within JOURNAL_FLUSH_S (1 s) (as Redis's
-`appendfsync everysec`): waiting for the disk before each answer costs 50-500 ms whenever
+`appendfsync everysec`): waiting for the disk before each answer costs 50-560 ms whenever
 jobs write on the same disk, measured here, which would be the submitter's wait. Only the
 machine losing power in that second can lose an answer already given. JOURNAL_FLUSH_S=0
 flushes every commit before the answer (`synchronous=FULL`).

@@ -37,16 +37,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cli import ROOT, CliRun, bench_env, run_cli, stop_server
+from bench_cli import BENCH_VIDEO, ROOT, CliRun, bench_env, bench_video, run_cli, stop_server
 from bench_startup import Start, time_to_flow
 
 sys.path.insert(0, str(ROOT))
-INPUT = ROOT / "bench-data" / "bench.mp4"
+INPUT = BENCH_VIDEO
 
 
 def main() -> int:
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_bench_video.py"),
-                    "--out", str(INPUT)], check=True)  # fmt: skip
+    bench_video()
     # The database template a cold start copies (`make sync` prepares it; made here if not).
     subprocess.run([sys.executable, "-m", "reelflow.prefect_db"], check=True, cwd=ROOT)
     home = Path(tempfile.mkdtemp(prefix="reelflow-bench-"))

@@ -34,15 +34,13 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench_cli import stop_gently  # noqa: E402  (scripts/ is on the path when run as a script)
+from bench_cli import bench_video, stop_gently  # noqa: E402  (scripts/ is on the path as a script)
 
 SUBMITTERS = 50
 REQUESTS_EACH = 4
 RUNNING_JOBS = 2
 UPLOAD_BYTES = 2 * 1024**3
 CHUNK = 1024 * 1024
-# The real jobs clip the 5-minute 1080p benchmark input: they run through both bursts.
-LONG_VIDEO = ROOT / "bench-data" / "bench.mp4"
 JOB = {"provider": "local", "clips": 1, "min_seconds": 15, "max_seconds": 25}
 
 
@@ -67,9 +65,8 @@ def _under_load(db: str) -> None:
     home.chmod(0o711)  # PostgreSQL's user (when run as root) must reach its folder
     media = home / "media"
     media.mkdir()
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_bench_video.py"),
-                    "--out", str(LONG_VIDEO)], check=True)  # fmt: skip
-    (media / "talk.mp4").symlink_to(LONG_VIDEO)
+    # The real jobs clip the 5-minute benchmark input: they run through both bursts.
+    (media / "talk.mp4").symlink_to(bench_video())
     ports = (free_port(), free_port())
     api = f"http://127.0.0.1:{ports[0]}"
     env = {**os.environ, **loopback_env(home, RUNNING_JOBS, REELFLOW_DB=db)}

@@ -21,6 +21,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BENCH_VIDEO = ROOT / "bench-data" / "bench.mp4"
 _FLOW_START = re.compile(r"^(\d\d:\d\d:\d\d\.\d{3}) \| INFO\s+\| Flow run .* - Beginning flow run")
 
 
@@ -34,6 +35,13 @@ class CliRun:
     to_flow_s: float | None  # from the command's start to the flow's start
     stdout: str
     stderr: str
+
+
+def bench_video() -> Path:
+    """The ~5-minute 1080p benchmark input, built from the sample when missing or stale."""
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "make_bench_video.py"),
+                    "--out", str(BENCH_VIDEO)], check=True)  # fmt: skip
+    return BENCH_VIDEO
 
 
 def bench_env(home: Path, **extra: str) -> dict[str, str]:

@@ -402,8 +402,7 @@ def _secret(name: str) -> str:
 
     with get_client(sync_client=True) as client:
         document = client.read_block_document_by_name(name, "secret", include_secrets=True)
-    value = document.data["value"]
-    return value.get_secret_value() if hasattr(value, "get_secret_value") else value
+    return document.data["value"]  # the server's JSON: the secret as a plain string
 
 
 def _with_stack_client(stack, action):

@@ -213,3 +213,14 @@ def test_commits_reach_the_disk_within_the_flush_interval_and_at_close(tmp_path)
     inline.add("j3", {})
     assert inline.flushes == 0, "no flusher thread"
     inline.close()
+
+
+@pytest.mark.parametrize("value", ["-1", "61", "soon"])
+def test_a_bad_flush_interval_is_refused_by_name(monkeypatch, value):
+    from pydantic import ValidationError
+
+    from reelflow.settings import Settings
+
+    monkeypatch.setenv("JOURNAL_FLUSH_S", value)
+    with pytest.raises(ValidationError, match="JOURNAL_FLUSH_S"):
+        Settings()
