@@ -46,8 +46,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             app.state.prefect = client
             app.state.jobs = service
             app.state.publishing = PublishService(service, client, settings)
-            # Accepted jobs become runs in the background, and pending ones from before a
-            # restart at once (api/dispatch.py).
+            # Accepted jobs become runs in a process beside this one, and pending ones from
+            # before a restart at once (api/dispatch.py).
             service.dispatcher.start()
             try:
                 yield

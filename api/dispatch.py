@@ -1,30 +1,42 @@
-"""The dispatcher: turns journaled jobs into Prefect runs, in the API process, in the background.
+"""The dispatcher: turns journaled jobs into Prefect runs, in a process of its own beside the API.
 
-It runs in a thread of its own with its own event loop and Prefect client: creating a run
-means waiting on Prefect and validating its answers, and none of that may hold up the API's
-event loop while submissions pour in (accepting comes first, dispatching right after).
+    python -m api.dispatch --journal <data dir>/api [--flush-s 1]
+    (the API starts it, restarts it and stops it: api/dispatch_process.py)
 
-POST /api/process only writes the job to the journal (api/journal.py) and wakes this loop. For
-each pending job it saves the Gemini key in the job's Secret block (its name comes from the job
-id, so a second try overwrites the first), then creates the clip-video run with the job id as
-Prefect's idempotency key: after a crash between "run created" and "journal updated", the next
-try gets the same run back instead of a second one. Until then /api/status answers "queued"
-from the journal.
+A process, not a thread of the API: creating a run means waiting on Prefect and validating its
+answers with pydantic, which held the API's interpreter lock for 50-320 ms at a time (measured
+under `make bench`) while 50 submitters waited for their answers. Here it holds nobody's.
+
+POST /api/process only writes the job to the journal (api/journal.py) and writes a byte to this
+process's standard input to wake it. For each pending job it saves the Gemini key in the job's
+Secret block (its name comes from the job id, so a second try overwrites the first), then
+creates the clip-video run with the job id as Prefect's idempotency key: after a crash between
+"run created" and "journal updated", the next try gets the same run back instead of a second
+one. Until then /api/status answers "queued" from the journal.
 
 Prefect unreachable, or the deployment not registered yet (the worker still starting): the job
 waits and is tried again, with a growing pause, for as long as it takes. A run Prefect refuses
 outright (4xx) fails the job with that reason. The loop also counts the runs waiting in Prefect
-every few seconds, which MAX_QUEUED_JOBS needs and which no POST should have to ask for.
+every few seconds into the journal, which MAX_QUEUED_JOBS needs and which no POST should have
+to ask Prefect for.
+
+It stops on SIGTERM or SIGINT (a run being created is abandoned: the job stays pending and its
+run is created on the next start, by its idempotency key), and when its standard input closes:
+the API that started it is gone, however it ended.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
-import threading
+import os
+import signal
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import anyio
 import httpx
@@ -62,58 +74,20 @@ WAITING_TYPES = [StateType.SCHEDULED, StateType.PENDING]
 
 
 class Dispatcher:
-    def __init__(self, journal: Journal, deployment_path: str = CLIP_DEPLOYMENT_PATH):
+    def __init__(
+        self, journal: Journal, client: PrefectClient, deployment_path: str = CLIP_DEPLOYMENT_PATH
+    ):
         self.journal = journal
+        self.client = client
         self.deployment_path = deployment_path
-        self.waiting_in_prefect = 0
-        self.client: PrefectClient | None = None
         self._deployment: uuid.UUID | None = None
         self._pause = RETRY_FIRST_S
-        self._thread: threading.Thread | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._main: asyncio.Task | None = None
-        self._wake: asyncio.Event | None = None
-        self._slots: asyncio.Semaphore | None = None
-
-    # -- the thread -----------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Dispatch in a thread of its own until `stop`."""
-        started = threading.Event()
-        self._thread = threading.Thread(
-            target=asyncio.run, args=(self._serve(started),), name="reelflow-dispatcher",
-            daemon=True,
-        )  # fmt: skip
-        self._thread.start()
-        started.wait()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Cancel the loop (a run being created is abandoned: the job stays pending and is
-        created on the next start, by its idempotency key) and wait for the thread."""
-        if self._loop is not None and self._main is not None:
-            with contextlib.suppress(RuntimeError):  # its loop has already ended
-                self._loop.call_soon_threadsafe(self._main.cancel)
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    def wake(self) -> None:
-        """Called from the API's event loop after a job was accepted: thread-safe."""
-        if self._loop is not None and self._wake is not None:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._wake.set)
-
-    async def _serve(self, started: threading.Event) -> None:
-        from prefect.client.orchestration import get_client
-
-        self._loop = asyncio.get_running_loop()
-        self._main = asyncio.current_task()
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(CONCURRENCY)
-        started.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            async with get_client() as client:
-                self.client = client
-                await self.run()
+
+    def wake(self) -> None:
+        """A job was accepted (a byte on standard input)."""
+        self._wake.set()
 
     async def deployment_id(self) -> uuid.UUID:
         if self._deployment is None:
@@ -130,15 +104,14 @@ class Dispatcher:
     # -- dispatching ----------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Dispatch until cancelled (the API's shutdown)."""
+        """Dispatch until cancelled (a signal, or the API gone)."""
         counting = asyncio.create_task(self._count_forever())
         try:
             while True:
                 self._wake.clear()
                 if await self.dispatch_pending():
                     self._pause = RETRY_FIRST_S
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), timeout=5)
+                    if await self._woken(within_s=5):
                         await self._settle()
                 else:  # something failed: wait, longer each time, unless woken
                     await asyncio.sleep(self._pause)
@@ -151,10 +124,19 @@ class Dispatcher:
         until = time.monotonic() + HOLD_MAX_S
         while (left := until - time.monotonic()) > 0:
             self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=min(QUIET_S, left))
-            except TimeoutError:
+            if not await self._woken(min(QUIET_S, left)):
                 return
+
+    async def _woken(self, within_s: float) -> bool:
+        """Whether a wake-up came within `within_s`. Not asyncio.wait_for: on Python 3.11 it
+        can swallow a cancellation that comes with the wake-up (a byte, then SIGTERM), and the
+        process would never stop."""
+        try:
+            async with asyncio.timeout(within_s):
+                await self._wake.wait()
+        except TimeoutError:
+            return False
+        return True
 
     async def dispatch_pending(self) -> bool:
         """Create runs for the pending jobs; False when one could not be made and waits."""
@@ -212,7 +194,8 @@ class Dispatcher:
         pruned = 0.0
         while True:
             with contextlib.suppress(Exception):
-                self.waiting_in_prefect = await self._count_waiting()
+                count = await self._count_waiting()
+                await anyio.to_thread.run_sync(self.journal.set_count, count)
             if time.monotonic() - pruned > PRUNE_EVERY_S:
                 pruned = time.monotonic()
                 await anyio.to_thread.run_sync(self.journal.prune)
@@ -226,3 +209,61 @@ class Dispatcher:
                 id=DeploymentFilterId(any_=[await self.deployment_id()])
             ),
         )
+
+
+# -- the process --------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Create Prefect runs for the API's jobs.")
+    parser.add_argument("--journal", type=Path, required=True, help="the journal's folder")
+    parser.add_argument("--flush-s", type=float, default=1.0, help="JOURNAL_FLUSH_S")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request to Prefect
+    asyncio.run(serve(args.journal, args.flush_s))
+    return 0
+
+
+async def serve(folder: Path, flush_s: float) -> None:
+    """Dispatch until SIGTERM, SIGINT or the end of standard input. Only the dispatching is
+    cancelled: closing the client and the journal runs to its end, whatever else arrives."""
+    from prefect.client.orchestration import get_client
+
+    loop, stop = asyncio.get_running_loop(), asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    journal = Journal(folder, flush_s)
+    try:
+        async with get_client() as client:
+            dispatcher = Dispatcher(journal, client)
+            loop.add_reader(sys.stdin.fileno(), _read_wakes, loop, dispatcher, stop)
+            work, stopping = asyncio.create_task(dispatcher.run()), asyncio.create_task(stop.wait())
+            await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            work.cancel()
+            stopping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work  # raises what made it end on its own
+    finally:
+        loop.remove_reader(sys.stdin.fileno())
+        await anyio.to_thread.run_sync(journal.close)
+
+
+def _read_wakes(loop: asyncio.AbstractEventLoop, dispatcher: Dispatcher, stop: asyncio.Event):
+    try:
+        got = os.read(sys.stdin.fileno(), 4096)
+    except BlockingIOError:
+        return
+    except OSError:
+        got = b""
+    if got:
+        dispatcher.wake()
+    else:  # the API closed its end, or ended
+        loop.remove_reader(sys.stdin.fileno())
+        stop.set()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,7 +1,8 @@
 """Health: `/health` is readiness (can a job submitted now start?), `/health/live` liveness.
 
-Ready means the Prefect server answers, the deployments the API starts runs of are registered,
-and a worker polled for the clip deployment's runs lately (Prefect records `last_polled` on the
+Ready means the API's dispatcher process runs (it turns accepted jobs into runs), the Prefect
+server answers, the deployments the API starts runs of are registered, and a worker polled for
+the clip deployment's runs lately (Prefect records `last_polled` on the
 deployment whenever a `serve` process or a work-pool worker asks for its runs). A load balancer
 or `make up` waits for it; a POST accepted then starts as soon as a job slot is free. Liveness
 only says the API process answers: restart it when that fails, not when Prefect is away.
@@ -33,12 +34,15 @@ _last: dict[int, tuple[float, Health]] = {}  # per Prefect client, so per app
 
 @get(
     "/health",
-    summary="Readiness: Prefect, the deployments and a worker",
+    summary="Readiness: the dispatcher, Prefect, the deployments and a worker",
     opt={"public": True},
     responses={503: ResponseSpec(Health, description="Not ready: the body says what is missing.")},
 )
 async def health(state: State) -> Response[Health]:
     body = await readiness(state.prefect)
+    dispatcher = state.jobs.dispatcher.state
+    if dispatcher != "ok":
+        body = body.model_copy(update={"dispatcher": dispatcher, "ready": False})
     return Response(body, status_code=200 if body.ready else 503)
 
 

@@ -41,6 +41,8 @@ IDEMPOTENCY_TTL = timedelta(hours=24)
 KEEP_DISPATCHED = timedelta(days=30)
 QUEUE_FULL_RETRY_S = 30
 _COUNT_PENDING = "SELECT count(*) FROM jobs WHERE state = 'pending'"
+# Counted by the dispatcher, read by the API: runs created but not started yet.
+WAITING_IN_PREFECT = "waiting_in_prefect"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -60,6 +62,11 @@ CREATE TABLE IF NOT EXISTS idempotency (
     job_id TEXT NOT NULL,
     created_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS counts (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL,
+    updated_at TEXT NOT NULL
+);
 """
 
 
@@ -76,10 +83,9 @@ class JournalEntry:
 
 @dataclass(frozen=True)
 class QueueLimit:
-    """MAX_QUEUED_JOBS, and how many jobs wait outside the journal (runs not started yet)."""
+    """MAX_QUEUED_JOBS: jobs pending here and runs waiting in Prefect, together."""
 
     max_jobs: int
-    elsewhere: int = 0
 
     def full(self, waiting: int) -> QueueFull:
         return QueueFull(
@@ -191,7 +197,7 @@ class Journal:
         now = _now()
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            waiting = _one(self._db, _COUNT_PENDING)[0]
+            waiting = _one(self._db, _COUNT_PENDING)[0] + self._count(self._db)
             for item in batch:
                 item.result, item.error = self._insert(*item.args, now, waiting)
                 waiting += item.result == item.args[0]  # a new job, not an earlier one
@@ -214,8 +220,8 @@ class Journal:
                 return "", exc
             if earlier is not None:
                 return earlier, None
-        if limit is not None and waiting + limit.elsewhere >= limit.max_jobs:
-            return "", limit.full(waiting + limit.elsewhere)
+        if limit is not None and waiting >= limit.max_jobs:
+            return "", limit.full(waiting)
         if idempotency is not None:
             self._db.execute(
                 "INSERT OR REPLACE INTO idempotency VALUES (?, ?, ?, ?)",
@@ -285,6 +291,25 @@ class Journal:
 
     def count_pending(self) -> int:
         return _one(self._reader, _COUNT_PENDING)[0]
+
+    def count_waiting(self) -> int:
+        """What MAX_QUEUED_JOBS limits: jobs pending here, and runs waiting in Prefect as the
+        dispatcher last counted them."""
+        return self.count_pending() + self._count(self._reader)
+
+    def set_count(self, value: int, name: str = WAITING_IN_PREFECT) -> None:
+        """The dispatcher's count, written only when it changed (nothing to flush otherwise)."""
+        if self._count(self._reader, name) == value:
+            return
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO counts VALUES (?, ?, ?)", (name, value, _now())
+            )
+        self._written()
+
+    def _count(self, db: _Connection, name: str = WAITING_IN_PREFECT) -> int:
+        row = _one(db, "SELECT value FROM counts WHERE name = ?", (name,))
+        return row[0] if row else 0
 
     def without_run(
         self, states: list[EntryState], limit: int, offset: int = 0

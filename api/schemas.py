@@ -104,6 +104,9 @@ class Health(BaseModel):
     prefect: str = Field(description="ok or unreachable")
     deployments: str = Field("unknown", description="ok, or which are not registered yet")
     worker: str = Field("unknown", description="ok, or why no worker is known to be polling")
+    dispatcher: str = Field(
+        "ok", description="ok, or why the process that turns accepted jobs into runs is not running"
+    )
     ready: bool = Field(False, description="True when a job submitted now can start")
 
 

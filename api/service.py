@@ -1,10 +1,11 @@
 """What the API does with Prefect and the job folders: start runs, read them back as jobs,
 cancel or delete them, render clips again.
 
-A job is accepted into the API's journal (api/journal.py) and answered at once; the dispatcher
-(api/dispatch.py) then makes it a flow run of the clip_video deployment, which carries the job
-id in its request, so jobs survive API restarts and each shows in the Prefect UI. Until its run
-exists a job reads back from the journal as queued. A re-render is a restyle_clip run whose id
+A job is accepted into the API's journal (api/journal.py) and answered at once; the
+dispatcher, a process beside the API (api/dispatch.py), then makes it a flow run of the
+clip_video deployment, which carries the job id in its request, so jobs survive API restarts
+and each shows in the Prefect UI. Until its run exists a job reads back from the journal as
+queued. A re-render is a restyle_clip run whose id
 is the job id. The run's manifest.json adds stage, progress and clips (read from S3 when the job
 ran on another machine: api/remote.py). Every method raises reelflow's own errors
 (api/errors.py turns them into HTTP answers).
@@ -41,7 +42,7 @@ from prefect.states import Cancelled, Cancelling
 from pydantic import BaseModel, ValidationError
 
 from api.body import form_json
-from api.dispatch import Dispatcher
+from api.dispatch_process import DispatcherProcess
 from api.journal import Journal, JournalEntry, QueueLimit
 from api.remote import ClipFile, job_manifest, locate_clip
 from api.schemas import (
@@ -108,7 +109,7 @@ class JobService:
         self.client = client
         self.settings = settings
         self.journal = journal or Journal(settings.data_dir / "api", settings.journal_flush_s)
-        self.dispatcher = Dispatcher(self.journal)
+        self.dispatcher = DispatcherProcess(self.journal.path.parent, settings.journal_flush_s)
         self._deployments: dict[str, uuid.UUID] = {}
         self._creating = asyncio.Semaphore(CREATE_CONCURRENCY)
 
@@ -173,11 +174,11 @@ class JobService:
         return job_id
 
     def _queue_limit(self) -> QueueLimit:
-        return QueueLimit(self.settings.max_queued_jobs, self.dispatcher.waiting_in_prefect)
+        return QueueLimit(self.settings.max_queued_jobs)
 
     async def _check_queue(self) -> None:
         limit = self._queue_limit()
-        waiting = await self._journal(self.journal.count_pending) + limit.elsewhere
+        waiting = await self._journal(self.journal.count_waiting)
         if waiting >= limit.max_jobs:
             raise limit.full(waiting)
 

@@ -235,12 +235,11 @@ def test_the_dispatcher_waits_out_a_burst_but_not_for_ever(tmp_path, monkeypatch
     journal = Journal(tmp_path / "api")
 
     async def settle(wakes_every_s: float | None) -> float:
-        dispatcher = Dispatcher(journal)
-        dispatcher._loop, dispatcher._wake = asyncio.get_running_loop(), asyncio.Event()
+        dispatcher = Dispatcher(journal, client=None)  # settling asks Prefect nothing
 
         async def submissions() -> None:
             while wakes_every_s is not None:
-                dispatcher.wake()  # what each accepted POST does
+                dispatcher.wake()  # what each accepted POST's byte does
                 await asyncio.sleep(wakes_every_s)
 
         burst = asyncio.create_task(submissions())

@@ -109,7 +109,8 @@ def test_concurrent_adds_are_each_recorded_once_in_shared_commits(journal):
 
 
 def test_a_full_queue_refuses_new_jobs_in_the_same_commit_but_answers_repeats(journal):
-    limit = QueueLimit(max_jobs=3, elsewhere=1)  # one run waits in Prefect already
+    limit = QueueLimit(max_jobs=3)
+    journal.set_count(1)  # the dispatcher counted one run waiting in Prefect
     assert journal.add("j1", {}, idempotency=("order-1", "f1"), limit=limit) == "j1"
     assert journal.add("j2", {}, limit=limit) == "j2"
     with pytest.raises(QueueFull, match="3 jobs are waiting already"):
@@ -118,6 +119,9 @@ def test_a_full_queue_refuses_new_jobs_in_the_same_commit_but_answers_repeats(jo
     journal.mark_dispatched("j2", "run-2")
     assert journal.add("j5", {}, limit=limit) == "j5"
     assert [e.job_id for e in journal.pending()] == ["j1", "j5"]
+    assert journal.count_waiting() == 3
+    journal.set_count(0)  # the run started
+    assert journal.count_waiting() == 2
 
 
 def test_reads_see_every_commit_at_once(journal):
