@@ -42,7 +42,8 @@ def test_sigterm_stops_everything_and_hands_the_job_back(tmp_path):
             _wait_status(api, job_id, ("processing",))
             _wait_for(lambda: _has_ffmpeg(stack.pid), "the job never ran ffmpeg")
             ours = _descendants(stack.pid)
-            assert len(ours) >= 5, ours  # server, worker, API, the run, its ffmpeg
+            assert len(ours) >= 6, ours  # server, worker, API, dispatcher, the run, its ffmpeg
+            assert any("api.dispatch" in c for c in _commands(list(ours))), "no dispatcher"
 
             stack.send_signal(signal.SIGTERM)
             assert stack.wait(timeout=90) == 0
