@@ -55,7 +55,13 @@ def test_the_dispatcher_ends_with_the_api_even_when_it_is_killed(tmp_path, prefe
 def test_the_dispatcher_stops_cleanly(tmp_path, prefect_env, how):
     args = [sys.executable, "-m", "api.dispatch", "--journal", str(tmp_path / "api")]
     dispatcher = subprocess.Popen(args, stdin=subprocess.PIPE, env=prefect_env, cwd=ROOT)
-    time.sleep(3)  # past its start: the signal handlers are set
+    journal = tmp_path / "api" / "journal.db"
+    # It opens the journal right after setting its signal handlers (before, a signal ends it
+    # at once, with nothing to lose); a fixed pause was too short on a busy machine.
+    deadline = time.monotonic() + 60
+    while not journal.exists():
+        assert dispatcher.poll() is None and time.monotonic() < deadline, "it never started"
+        time.sleep(0.05)
     dispatcher.stdin.write(b"w")  # a wake-up, as after a submission
     dispatcher.stdin.flush()
     if how == "end of input":
@@ -63,7 +69,6 @@ def test_the_dispatcher_stops_cleanly(tmp_path, prefect_env, how):
     else:
         dispatcher.send_signal(getattr(signal, how))
     assert dispatcher.wait(timeout=20) == 0
-    assert (tmp_path / "api" / "journal.db").exists()
 
 
 def test_a_dead_dispatcher_is_started_again_and_health_says_so(
