@@ -40,7 +40,7 @@ from pathlib import Path
 
 import anyio
 import httpx
-from prefect.client.orchestration import PrefectClient
+from prefect.client.orchestration import PrefectClient, get_client
 from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterId,
@@ -230,8 +230,6 @@ def main(argv: list[str] | None = None) -> int:
 async def serve(folder: Path, flush_s: float) -> None:
     """Dispatch until SIGTERM, SIGINT or the end of standard input. Only the dispatching is
     cancelled: closing the client and the journal runs to its end, whatever else arrives."""
-    from prefect.client.orchestration import get_client
-
     loop, stop = asyncio.get_running_loop(), asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

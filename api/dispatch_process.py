@@ -31,7 +31,6 @@ class DispatcherProcess:
         self.args = [sys.executable, "-m", "api.dispatch", "--journal",
                      str(journal_folder.resolve()), "--flush-s", str(flush_s)]  # fmt: skip
         self.restarts = 0
-        self.last_exit: int | None = None
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -60,8 +59,9 @@ class DispatcherProcess:
             return "ok"
         if self._stopping.is_set():
             return "stopped"
-        code = proc.returncode if proc is not None else self.last_exit
-        return f"not running ({_ended(code)}; starting it again)"
+        if proc is None:
+            return "not started"
+        return f"not running ({_ended(proc.returncode)}; starting it again)"
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM, then SIGKILL after `timeout_s`; a run being created is abandoned, its job
@@ -104,7 +104,6 @@ class DispatcherProcess:
             proc.wait()
             if self._stopping.is_set():
                 return
-            self.last_exit = proc.returncode
             pause = RESTART_FIRST_S if time.monotonic() - began > STEADY_S else pause
             logger.error("The dispatcher %s; starting it again in %.0f s",
                          _ended(proc.returncode), pause)  # fmt: skip
@@ -115,8 +114,8 @@ class DispatcherProcess:
             pause = min(pause * 2, RESTART_MAX_S)
 
 
-def _ended(code: int | None) -> str:
-    if code is not None and code < 0:
+def _ended(code: int) -> str:
+    if code < 0:
         with contextlib.suppress(ValueError):
             return f"was killed by {signal.Signals(-code).name}"
     return f"exited with code {code}"

@@ -2,8 +2,8 @@
 
 Ready means the API's dispatcher process runs (it turns accepted jobs into runs), the Prefect
 server answers, the deployments the API starts runs of are registered, and a worker polled for
-the clip deployment's runs lately (Prefect records `last_polled` on the
-deployment whenever a `serve` process or a work-pool worker asks for its runs). A load balancer
+the clip deployment's runs lately (Prefect records `last_polled` on the deployment whenever a
+`serve` process or a work-pool worker asks for its runs). A load balancer
 or `make up` waits for it; a POST accepted then starts as soon as a job slot is free. Liveness
 only says the API process answers: restart it when that fails, not when Prefect is away.
 """

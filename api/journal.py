@@ -64,8 +64,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 CREATE TABLE IF NOT EXISTS counts (
     name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL,
-    updated_at TEXT NOT NULL
+    value INTEGER NOT NULL
 );
 """
 
@@ -297,18 +296,19 @@ class Journal:
         dispatcher last counted them."""
         return self.count_pending() + self._count(self._reader)
 
-    def set_count(self, value: int, name: str = WAITING_IN_PREFECT) -> None:
-        """The dispatcher's count, written only when it changed (nothing to flush otherwise)."""
-        if self._count(self._reader, name) == value:
+    def set_count(self, value: int) -> None:
+        """The dispatcher's count of runs waiting in Prefect, written only when it changed
+        (nothing to flush otherwise)."""
+        if self._count(self._reader) == value:
             return
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO counts VALUES (?, ?, ?)", (name, value, _now())
+                "INSERT OR REPLACE INTO counts VALUES (?, ?)", (WAITING_IN_PREFECT, value)
             )
         self._written()
 
-    def _count(self, db: _Connection, name: str = WAITING_IN_PREFECT) -> int:
-        row = _one(db, "SELECT value FROM counts WHERE name = ?", (name,))
+    def _count(self, db: _Connection) -> int:
+        row = _one(db, "SELECT value FROM counts WHERE name = ?", (WAITING_IN_PREFECT,))
         return row[0] if row else 0
 
     def without_run(

@@ -5,10 +5,9 @@ A job is accepted into the API's journal (api/journal.py) and answered at once; 
 dispatcher, a process beside the API (api/dispatch.py), then makes it a flow run of the
 clip_video deployment, which carries the job id in its request, so jobs survive API restarts
 and each shows in the Prefect UI. Until its run exists a job reads back from the journal as
-queued. A re-render is a restyle_clip run whose id
-is the job id. The run's manifest.json adds stage, progress and clips (read from S3 when the job
-ran on another machine: api/remote.py). Every method raises reelflow's own errors
-(api/errors.py turns them into HTTP answers).
+queued. A re-render is a restyle_clip run whose id is the job id. The run's manifest.json adds
+stage, progress and clips (read from S3 when the job ran on another machine: api/remote.py).
+Every method raises reelflow's own errors (api/errors.py turns them into HTTP answers).
 """
 
 from __future__ import annotations

@@ -116,3 +116,30 @@ def _ends(pid: int, within_s: float) -> bool:
             return False
         time.sleep(0.1)
     return True
+
+
+def test_a_dispatcher_that_cannot_start_is_named_and_tried_again(tmp_path, monkeypatch, caplog):
+    """Its journal folder unusable (here a file): it exits at once, /health's text says with
+    which code, and it is tried again after a pause that grows, until the API stops."""
+    from api import dispatch_process
+    from api.dispatch_process import DispatcherProcess
+
+    monkeypatch.setattr(dispatch_process, "RESTART_FIRST_S", 0.2)
+    caplog.errors_expected = True  # each exit is logged, checked below
+    folder = tmp_path / "api"
+    folder.write_text("not a folder")
+    handle = DispatcherProcess(folder, 1.0)
+    handle.start()
+    try:
+        deadline = time.monotonic() + 60
+        while handle.restarts < 2:
+            assert time.monotonic() < deadline, f"not tried again: {handle.state}"
+            time.sleep(0.05)
+        while handle.state == "ok":  # the latest try still starting
+            time.sleep(0.05)
+        assert handle.state == "not running (exited with code 1; starting it again)"
+    finally:
+        handle.stop()
+    assert handle.state == "stopped"
+    logged = [r.getMessage() for r in caplog.records if r.name == "reelflow.api.dispatch"]
+    assert "The dispatcher exited with code 1; starting it again" in logged[0]
