@@ -92,6 +92,31 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def give_up_cpu(nice: int) -> None:
+    """Lower this process's CPU priority by `nice`, and its session's when it leads one.
+
+    Linux's scheduler, with autogroups on (`/proc/sys/kernel/sched_autogroup_enabled`, the
+    default of most distributions), first shares the CPU equally between sessions and only
+    then by nice within each. A worker niced alone, in a session of its own as `make up`
+    starts it, still took a full share from the API in another session, and 50 POSTs at once
+    waited together for up to 1.3 s while two jobs ran (README, "Under load"). Its flow runs
+    and their ffmpeg inherit both. A session the worker does not lead (a user's terminal) is
+    left as it is."""
+    niced = os.nice(nice)
+    if os.getsid(0) != os.getpid():
+        return
+    with contextlib.suppress(OSError):  # no autogroups in this kernel, or not allowed
+        Path("/proc/self/autogroup").write_text(str(niced))
+
+
+def autogroup_nice(pid: int) -> int | None:
+    """The nice of `pid`'s session's autogroup; None without autogroups."""
+    try:
+        return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _signal(pid: int, sig: int) -> bool:
     """`sig` to the process, to its whole group when it leads one."""
     try:

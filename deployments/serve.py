@@ -28,6 +28,7 @@ import os
 import signal
 
 from deployments.definitions import build_deployments
+from deployments.processes import give_up_cpu
 from reelflow.settings import get_settings
 
 
@@ -62,7 +63,7 @@ def main() -> None:
     settings = get_settings()
     # Jobs take every core they get; on a shared machine the API and the Prefect server must
     # still answer at once. Flow-run processes (and their ffmpeg) inherit this.
-    os.nice(settings.worker_nice)
+    give_up_cpu(settings.worker_nice)
     use_s3_results(settings)
     # One process runs them all: room for every job slot, every batch (each waits on jobs
     # while it runs), the retention sweep, every post slot and two webhook attempts, so no

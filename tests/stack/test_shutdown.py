@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deployments.processes import descendants, start_time, state
+from deployments.processes import autogroup_nice, descendants, start_time, state
 from deployments.stack import ROOT, free_port
 from tests.helpers.media import SAMPLE
 from tests.helpers.servers import stack_env, static_server
@@ -44,6 +44,7 @@ def test_sigterm_stops_everything_and_hands_the_job_back(tmp_path):
             ours = _descendants(stack.pid)
             assert len(ours) >= 6, ours  # server, worker, API, dispatcher, the run, its ffmpeg
             assert any("api.dispatch" in c for c in _commands(list(ours))), "no dispatcher"
+            _assert_jobs_yield_to_the_api(list(ours))
 
             stack.send_signal(signal.SIGTERM)
             assert stack.wait(timeout=90) == 0
@@ -120,6 +121,18 @@ def _still_running(ours: dict[int, int], grace_s: float = 5.0) -> list[int]:
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.2)
+
+
+def _assert_jobs_yield_to_the_api(pids: list[int]) -> None:
+    """The job's ffmpeg shares the CPU at WORKER_NICE's priority, its whole session too (the
+    scheduler shares between sessions first); the API's session keeps a full share."""
+    commands = dict(zip(pids, _commands(pids), strict=True))
+    ffmpeg = next(pid for pid, command in commands.items() if "ffmpeg" in command)
+    api = next(pid for pid, command in commands.items() if "uvicorn" in command)
+    niced = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)  # WORKER_NICE's default
+    assert os.getpriority(os.PRIO_PROCESS, ffmpeg) == niced
+    if autogroup_nice(api) is not None:  # a kernel with autogroups
+        assert (autogroup_nice(ffmpeg), autogroup_nice(api)) == (niced, 0)
 
 
 def _has_ffmpeg(pid: int) -> bool:

@@ -1,6 +1,7 @@
 """The stack stops only what it started: the flow-run processes its worker started (each in a
 process group of its own, as Prefect's runner starts them), never a process that merely looks
-like one (same PREFECT_API_URL, even the same flow run id in its environment)."""
+like one (same PREFECT_API_URL, even the same flow run id in its environment). And the worker's
+lower CPU priority reaches its session's share of the CPU, which its runs inherit."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import sys
 import textwrap
 import time
 
-from deployments.processes import ChildWatch, children, start_time
-from deployments.stack import Stack
+import pytest
+
+from deployments.processes import ChildWatch, autogroup_nice, children, start_time
+from deployments.stack import ROOT, Stack
 
 RUN_ID = "6f1e8a52-0000-4000-8000-000000000001"
 API_URL = "http://127.0.0.1:4299/api"
@@ -77,3 +80,40 @@ def test_a_killed_workers_runs_are_stopped_and_nothing_else(tmp_path):
         for proc in (lookalike, worker):
             proc.kill()
             proc.wait()
+
+
+# Prints the process's nice, its session's autogroup's, and a child's autogroup's (its ffmpeg).
+NICED = textwrap.dedent("""
+    import os, subprocess, sys
+    from deployments.processes import autogroup_nice, give_up_cpu
+    give_up_cpu(int(sys.argv[1]))
+    child = subprocess.Popen(["sleep", "5"])
+    print(os.getpriority(os.PRIO_PROCESS, 0), autogroup_nice(os.getpid()),
+          autogroup_nice(child.pid))
+    child.kill()
+""")
+needs_autogroups = pytest.mark.skipif(
+    autogroup_nice(os.getpid()) is None, reason="this kernel has no autogroups"
+)
+
+
+def _niced(new_session: bool) -> list[int | None]:
+    out = subprocess.run(
+        [sys.executable, "-c", NICED, "7"], cwd=ROOT, capture_output=True, text=True,
+        check=True, start_new_session=new_session,
+    ).stdout  # fmt: skip
+    return [int(word) if word != "None" else None for word in out.split()]
+
+
+@needs_autogroups
+def test_a_worker_in_a_session_of_its_own_lowers_the_session_with_it():
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)
+    assert _niced(new_session=True) == [expected, expected, expected]
+
+
+@needs_autogroups
+def test_a_session_the_worker_does_not_lead_keeps_its_share():
+    ours = autogroup_nice(os.getpid())
+    expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + 7)
+    assert _niced(new_session=False) == [expected, ours, ours]
+    assert autogroup_nice(os.getpid()) == ours
