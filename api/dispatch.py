@@ -70,6 +70,9 @@ COUNT_EVERY_S = 2.0
 QUIET_S = 0.15
 HOLD_MAX_S = 2.0
 PRUNE_EVERY_S = 3600.0
+# Runs can wait a moment; answers cannot. The dispatcher shares the API's session, and with it
+# the API's share of the CPU (deployments/processes.py, give_up_cpu): the API gets most of it.
+NICE = 5
 WAITING_TYPES = [StateType.SCHEDULED, StateType.PENDING]
 
 
@@ -219,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--journal", type=Path, required=True, help="the journal's folder")
     parser.add_argument("--flush-s", type=float, default=1.0, help="JOURNAL_FLUSH_S")
     args = parser.parse_args(argv)
+    os.nice(NICE)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
