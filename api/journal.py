@@ -23,8 +23,11 @@ erased once the dispatcher has put it in the job's Secret block.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
+import queue
 import sqlite3
 import threading
 import weakref
@@ -96,25 +99,27 @@ class QueueLimit:
 
 @dataclass
 class _Queued:
-    """One `add` waiting for the next group commit."""
+    """One `add` waiting for the next group commit, and how to tell its caller: an event for a
+    thread, a future on an event loop."""
 
     args: tuple
-    done: bool = False
+    event: threading.Event | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future | None = None
     result: str = ""
     error: BaseException | None = None
 
 
 class Journal:
-    """One SQLite connection for writes shared by the API's threads, one statement batch at a
-    time; a read connection per thread."""
+    """One SQLite connection for writes, one statement batch at a time, new jobs committed in
+    groups by a thread of its own; a read connection per thread."""
 
     def __init__(self, folder: Path, flush_s: float = 1.0):
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / "journal.db"
         self._fernet = _fernet(folder / "journal.key")
         self._lock = threading.Lock()
-        self._queue: list[_Queued] = []
-        self._queue_lock = threading.Lock()
+        self._adds: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._db = _connect(self.path)
         self._closed = False
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -128,11 +133,23 @@ class Journal:
         self._local = threading.local()
         self._readers: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._readers_lock = threading.Lock()
+        self._stopping = False
+        self._committer = threading.Thread(target=self._commit_forever, name="journal-commit",
+                                           daemon=True)  # fmt: skip
+        self._committer.start()
 
     def close(self) -> None:
-        """Close every connection. A read still running in another thread (the dispatcher's,
-        when the app stops) finishes first: closing a connection under a running statement
-        crashes the interpreter."""
+        """Commit what was added, then close every connection. A read still running in another
+        thread (the dispatcher's, when the app stops) finishes first: closing a connection
+        under a running statement crashes the interpreter."""
+        self._stopping = True
+        self._adds.put(None)
+        self._committer.join()
+        with contextlib.suppress(queue.Empty):  # added while closing: told so
+            while True:
+                if late := self._adds.get_nowait():
+                    late.error = sqlite3.ProgrammingError("the job journal is closed")
+                    _tell([late])
         with self._lock, self._readers_lock:
             self._closed = True
             self._db.close()
@@ -174,23 +191,56 @@ class Journal:
     ) -> str:
         """Record a new job; with (key, fingerprint), the job already recorded under that key
         instead when there is one (its id is returned, nothing is added). With a `limit`,
-        QueueFull when that many jobs wait already (counted in the same transaction).
+        QueueFull when that many jobs wait already (counted in the same transaction)."""
+        mine = self._queued(job_id, request, secret, idempotency, limit, event=threading.Event())
+        mine.event.wait()
+        return _outcome(mine)
 
-        Group commit: concurrent calls (each in its own thread) are written in one transaction
-        by whichever gets there first, so 50 submissions at once cost one commit (and, with
-        flush_s=0, one disk flush), not 50 in a row."""
+    async def accept(
+        self,
+        job_id: str,
+        request: dict,
+        secret: str | None = None,
+        idempotency: tuple[str, str] | None = None,
+        limit: QueueLimit | None = None,
+    ) -> str:
+        """`add` for an event loop, without a thread of its own per call: the API answers 50
+        submissions at once from one loop, and a thread per call cost it more than the commit
+        (threads handing the interpreter lock around while the answers waited)."""
+        loop = asyncio.get_running_loop()
+        mine = self._queued(job_id, request, secret, idempotency, limit, loop=loop,
+                            future=loop.create_future())  # fmt: skip
+        await mine.future
+        return _outcome(mine)
+
+    def _queued(self, job_id, request, secret, idempotency, limit, **tell) -> _Queued:
+        if self._stopping:
+            raise sqlite3.ProgrammingError("the job journal is closed")
         sealed = self._fernet.encrypt(secret.encode()) if secret else None
-        mine = _Queued((job_id, json.dumps(request), sealed, idempotency, limit))
-        with self._queue_lock:
-            self._queue.append(mine)
-        with self._lock:
-            if not mine.done:
-                with self._queue_lock:
-                    batch, self._queue = self._queue, []
-                self._commit(batch)
-        if mine.error is not None:
-            raise mine.error
-        return mine.result
+        mine = _Queued((job_id, json.dumps(request), sealed, idempotency, limit), **tell)
+        self._adds.put(mine)
+        return mine
+
+    def _commit_forever(self) -> None:
+        """Group commit, in a thread of its own: whatever was added while the last commit ran
+        is written in one transaction, so 50 submissions at once cost one commit (and, with
+        flush_s=0, one disk flush), not 50 in a row."""
+        while True:
+            batch = [self._adds.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(self._adds.get_nowait())
+            added = [item for item in batch if item is not None]
+            if added:
+                try:
+                    with self._lock:
+                        self._commit(added)
+                except BaseException as exc:  # even so, no caller waits for ever
+                    for item in added:
+                        item.result, item.error = "", exc
+                _tell(added)
+            if len(added) < len(batch):  # closing
+                return
 
     def _commit(self, batch: list[_Queued]) -> None:
         now = _now()
@@ -206,8 +256,6 @@ class Journal:
             for item in batch:
                 item.result, item.error = "", exc
         self._written()
-        for item in batch:
-            item.done = True
 
     def _insert(
         self, job_id, request, sealed, idempotency, limit, now, waiting
@@ -408,6 +456,31 @@ class _Connection(sqlite3.Connection):
     def shut(self) -> None:
         with self.guard:
             self.close()
+
+
+def _tell(batch: list[_Queued]) -> None:
+    """Wake each waiting caller: a thread by its event; an event loop once for all of its own."""
+    loops: dict[asyncio.AbstractEventLoop, list[_Queued]] = {}
+    for item in batch:
+        if item.event is not None:
+            item.event.set()
+        else:
+            loops.setdefault(item.loop, []).append(item)
+    for loop, items in loops.items():
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+            loop.call_soon_threadsafe(_settle, items)
+
+
+def _settle(items: list[_Queued]) -> None:
+    for item in items:
+        if not item.future.done():  # not cancelled meanwhile
+            item.future.set_result(None)
+
+
+def _outcome(item: _Queued) -> str:
+    if item.error is not None:
+        raise item.error
+    return item.result
 
 
 def _connect(path: Path) -> _Connection:

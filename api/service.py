@@ -153,9 +153,9 @@ class JobService:
                 update={"job_id": job_id, "gemini_key_block": block if gemini else None}
             )
             idem = (idempotency_key, fingerprint) if idempotency_key else None
-            accepted = await self._journal(
-                self.journal.add, job_id, request.model_dump(mode="json"),
-                key if gemini else None, idem, self._queue_limit(),
+            accepted = await self.journal.accept(
+                job_id, request.model_dump(mode="json"), key if gemini else None, idem,
+                self._queue_limit(),
             )  # fmt: skip
         except BaseException:
             _discard(upload)

@@ -108,6 +108,59 @@ def test_concurrent_adds_are_each_recorded_once_in_shared_commits(journal):
     assert journal.count_pending() == 46
 
 
+def test_submissions_on_an_event_loop_are_recorded_without_a_thread_each(journal):
+    """The API's path: 50 submissions awaited at once on one loop, repeats and a mismatch
+    among them, each answered with its own outcome; the loop's threads stay as they were."""
+    import asyncio
+    import threading
+
+    async def submit_all() -> list:
+        async def one(n: int):
+            if n == 49:
+                return await journal.accept("jx", {}, idempotency=("same", "other body"))
+            if n % 10 == 0:
+                return await journal.accept(f"j{n}", {"n": n}, idempotency=("same", "body"))
+            return await journal.accept(f"j{n}", {"n": n}, secret=KEY)
+
+        threads = threading.active_count()
+        answers = await asyncio.gather(*(one(n) for n in range(50)), return_exceptions=True)
+        assert threading.active_count() == threads, "a thread per submission"
+        return answers
+
+    answers = asyncio.run(submit_all())
+    assert isinstance(answers[49], IdempotencyMismatch)
+    assert len({answers[n] for n in range(0, 50, 10)}) == 1, "one job for one key"
+    assert answers[1:10] == [f"j{n}" for n in range(1, 10)]
+    assert journal.count_pending() == 50 - 1 - 4
+    assert journal.secret("j1") == KEY
+
+
+def test_closing_commits_what_was_added_and_refuses_the_rest(tmp_path):
+    """Adds racing the close: each one either got its id and is in the file, or was told the
+    journal is closed; none waits for ever."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    journal = Journal(tmp_path / "api")
+    journal.add("j-first", {})
+
+    def add(n: int) -> str:
+        try:
+            return journal.add(f"j{n}", {"n": n})
+        except sqlite3.ProgrammingError as exc:
+            assert "closed" in str(exc)
+            return ""
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = pool.map(add, range(200))
+        journal.close()
+        recorded = {answer for answer in answers if answer} | {"j-first"}
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        journal.add("late", {})
+    reopened = Journal(tmp_path / "api")
+    assert {e.job_id for e in reopened.pending(limit=500)} == recorded
+    reopened.close()
+
+
 def test_a_full_queue_refuses_new_jobs_in_the_same_commit_but_answers_repeats(journal):
     limit = QueueLimit(max_jobs=3)
     journal.set_count(1)  # the dispatcher counted one run waiting in Prefect
