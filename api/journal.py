@@ -31,10 +31,11 @@ import queue
 import sqlite3
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from reelflow.errors import IdempotencyMismatch, QueueFull
 
@@ -98,16 +99,83 @@ class QueueLimit:
 
 
 @dataclass
-class _Queued:
-    """One `add` waiting for the next group commit, and how to tell its caller: an event for a
-    thread, a future on an event loop."""
+class _Call:
+    """Work queued for a lane, and how to tell its caller: an event for a thread, a future on
+    an event loop."""
 
     args: tuple
     event: threading.Event | None = None
     loop: asyncio.AbstractEventLoop | None = None
     future: asyncio.Future | None = None
-    result: str = ""
+    result: Any = None
     error: BaseException | None = None
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+class _Lane:
+    """A thread that does the work queued for it: everything queued since its last round in
+    one round (`work` gets the whole list), then it wakes each event loop once for all of that
+    loop's callers. An event loop thus needs no thread per call: the API answers 50 requests
+    at once from one loop, and a pool thread per journal call cost it more than the calls (up
+    to 40 threads handing the interpreter lock around while the answers waited)."""
+
+    def __init__(self, name: str, work: Callable[[list[_Call]], None]):
+        self._work = work
+        self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def call(self, *args: Any) -> Any:
+        """From a thread: wait for the outcome."""
+        mine = self._put(_Call(args, event=threading.Event()))
+        mine.event.wait()
+        return mine.outcome()
+
+    async def acall(self, *args: Any) -> Any:
+        """From an event loop: await the outcome."""
+        loop = asyncio.get_running_loop()
+        mine = self._put(_Call(args, loop=loop, future=loop.create_future()))
+        await mine.future
+        return mine.outcome()
+
+    def close(self) -> None:
+        """Finish what was queued; what comes after is refused."""
+        self._closed = True
+        self._calls.put(None)
+        self._thread.join()
+        with contextlib.suppress(queue.Empty):  # queued while closing: told so
+            while True:
+                if late := self._calls.get_nowait():
+                    late.error = _closed()
+                    _tell([late])
+
+    def _put(self, call: _Call) -> _Call:
+        if self._closed:
+            raise _closed()
+        self._calls.put(call)
+        return call
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._calls.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    batch.append(self._calls.get_nowait())
+            calls = [call for call in batch if call is not None]
+            if calls:
+                try:
+                    self._work(calls)
+                except BaseException as exc:  # even so, no caller waits for ever
+                    for call in calls:
+                        call.result, call.error = None, exc
+                _tell(calls)
+            if len(calls) < len(batch):  # closing
+                return
 
 
 class Journal:
@@ -119,7 +187,6 @@ class Journal:
         self.path = folder / "journal.db"
         self._fernet = _fernet(folder / "journal.key")
         self._lock = threading.Lock()
-        self._adds: queue.SimpleQueue[_Queued | None] = queue.SimpleQueue()
         self._db = _connect(self.path)
         self._closed = False
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -133,23 +200,17 @@ class Journal:
         self._local = threading.local()
         self._readers: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._readers_lock = threading.Lock()
-        self._stopping = False
-        self._committer = threading.Thread(target=self._commit_forever, name="journal-commit",
-                                           daemon=True)  # fmt: skip
-        self._committer.start()
+        # New jobs are committed in groups, by a thread of their own; the API's reads are done
+        # by another, beside the commits (api/service.py).
+        self._commits = _Lane("journal-commit", self._commit)
+        self._reads = _Lane("journal-read", _each)
 
     def close(self) -> None:
         """Commit what was added, then close every connection. A read still running in another
         thread (the dispatcher's, when the app stops) finishes first: closing a connection
         under a running statement crashes the interpreter."""
-        self._stopping = True
-        self._adds.put(None)
-        self._committer.join()
-        with contextlib.suppress(queue.Empty):  # added while closing: told so
-            while True:
-                if late := self._adds.get_nowait():
-                    late.error = sqlite3.ProgrammingError("the job journal is closed")
-                    _tell([late])
+        self._commits.close()
+        self._reads.close()
         with self._lock, self._readers_lock:
             self._closed = True
             self._db.close()
@@ -174,7 +235,7 @@ class Journal:
         if reader is None:
             with self._readers_lock:
                 if self._closed:
-                    raise sqlite3.ProgrammingError("the job journal is closed")
+                    raise _closed()
                 reader = self._local.reader = _connect(self.path)
                 self._readers.add(reader)
         return reader
@@ -192,9 +253,7 @@ class Journal:
         """Record a new job; with (key, fingerprint), the job already recorded under that key
         instead when there is one (its id is returned, nothing is added). With a `limit`,
         QueueFull when that many jobs wait already (counted in the same transaction)."""
-        mine = self._queued(job_id, request, secret, idempotency, limit, event=threading.Event())
-        mine.event.wait()
-        return _outcome(mine)
+        return self._commits.call(*self._entry(job_id, request, secret, idempotency, limit))
 
     async def accept(
         self,
@@ -204,57 +263,35 @@ class Journal:
         idempotency: tuple[str, str] | None = None,
         limit: QueueLimit | None = None,
     ) -> str:
-        """`add` for an event loop, without a thread of its own per call: the API answers 50
-        submissions at once from one loop, and a thread per call cost it more than the commit
-        (threads handing the interpreter lock around while the answers waited)."""
-        loop = asyncio.get_running_loop()
-        mine = self._queued(job_id, request, secret, idempotency, limit, loop=loop,
-                            future=loop.create_future())  # fmt: skip
-        await mine.future
-        return _outcome(mine)
-
-    def _queued(self, job_id, request, secret, idempotency, limit, **tell) -> _Queued:
-        if self._stopping:
-            raise sqlite3.ProgrammingError("the job journal is closed")
-        sealed = self._fernet.encrypt(secret.encode()) if secret else None
-        mine = _Queued((job_id, json.dumps(request), sealed, idempotency, limit), **tell)
-        self._adds.put(mine)
-        return mine
-
-    def _commit_forever(self) -> None:
-        """Group commit, in a thread of its own: whatever was added while the last commit ran
+        """`add` for an event loop. Group commit: whatever was added while the last commit ran
         is written in one transaction, so 50 submissions at once cost one commit (and, with
         flush_s=0, one disk flush), not 50 in a row."""
-        while True:
-            batch = [self._adds.get()]
-            with contextlib.suppress(queue.Empty):
-                while True:
-                    batch.append(self._adds.get_nowait())
-            added = [item for item in batch if item is not None]
-            if added:
-                try:
-                    with self._lock:
-                        self._commit(added)
-                except BaseException as exc:  # even so, no caller waits for ever
-                    for item in added:
-                        item.result, item.error = "", exc
-                _tell(added)
-            if len(added) < len(batch):  # closing
-                return
+        entry = self._entry(job_id, request, secret, idempotency, limit)
+        return await self._commits.acall(*entry)
 
-    def _commit(self, batch: list[_Queued]) -> None:
+    async def read(self, method: Callable[..., Any], *args: Any) -> Any:
+        """One of the journal's reading methods, for an event loop, in the journal's reading
+        thread."""
+        return await self._reads.acall(method, *args)
+
+    def _entry(self, job_id, request, secret, idempotency, limit) -> tuple:
+        sealed = self._fernet.encrypt(secret.encode()) if secret else None
+        return job_id, json.dumps(request), sealed, idempotency, limit
+
+    def _commit(self, batch: list[_Call]) -> None:
         now = _now()
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            waiting = _one(self._db, _COUNT_PENDING)[0] + self._count(self._db)
-            for item in batch:
-                item.result, item.error = self._insert(*item.args, now, waiting)
-                waiting += item.result == item.args[0]  # a new job, not an earlier one
-            self._db.execute("COMMIT")
-        except BaseException as exc:
-            self._db.execute("ROLLBACK")
-            for item in batch:
-                item.result, item.error = "", exc
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                waiting = _one(self._db, _COUNT_PENDING)[0] + self._count(self._db)
+                for call in batch:
+                    call.result, call.error = self._insert(*call.args, now, waiting)
+                    waiting += call.result == call.args[0]  # a new job, not an earlier one
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                self._db.execute("ROLLBACK")
+                for call in batch:
+                    call.result, call.error = "", exc
         self._written()
 
     def _insert(
@@ -458,29 +495,36 @@ class _Connection(sqlite3.Connection):
             self.close()
 
 
-def _tell(batch: list[_Queued]) -> None:
+def _each(batch: list[_Call]) -> None:
+    for call in batch:
+        method, *args = call.args
+        try:
+            call.result = method(*args)
+        except Exception as exc:
+            call.error = exc
+
+
+def _tell(batch: list[_Call]) -> None:
     """Wake each waiting caller: a thread by its event; an event loop once for all of its own."""
-    loops: dict[asyncio.AbstractEventLoop, list[_Queued]] = {}
-    for item in batch:
-        if item.event is not None:
-            item.event.set()
+    loops: dict[asyncio.AbstractEventLoop, list[_Call]] = {}
+    for call in batch:
+        if call.event is not None:
+            call.event.set()
         else:
-            loops.setdefault(item.loop, []).append(item)
-    for loop, items in loops.items():
+            loops.setdefault(call.loop, []).append(call)
+    for loop, calls in loops.items():
         with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
-            loop.call_soon_threadsafe(_settle, items)
+            loop.call_soon_threadsafe(_settle, calls)
 
 
-def _settle(items: list[_Queued]) -> None:
-    for item in items:
-        if not item.future.done():  # not cancelled meanwhile
-            item.future.set_result(None)
+def _settle(calls: list[_Call]) -> None:
+    for call in calls:
+        if not call.future.done():  # not cancelled meanwhile
+            call.future.set_result(None)
 
 
-def _outcome(item: _Queued) -> str:
-    if item.error is not None:
-        raise item.error
-    return item.result
+def _closed() -> sqlite3.ProgrammingError:
+    return sqlite3.ProgrammingError("the job journal is closed")
 
 
 def _connect(path: Path) -> _Connection:

@@ -182,8 +182,8 @@ class JobService:
             raise limit.full(waiting)
 
     async def _journal(self, call: Callable, *args: Any) -> Any:
-        """A journal call off the event loop: a commit waits for the disk."""
-        return await anyio.to_thread.run_sync(call, *args)
+        """A journal read, off the event loop, in the journal's reading thread."""
+        return await self.journal.read(call, *args)
 
     async def restyle(self, job_id: str, index: int, fields: dict, key: str) -> RestyleSubmitted:
         """Render clip `index` of a finished job again with a new look, as a restyle run."""
@@ -343,7 +343,7 @@ class JobService:
         """Cancel a queued or running job; delete a finished job's files."""
         found = await self.find(job_id)
         if isinstance(found, JournalEntry):
-            if await self._journal(self.journal.cancel, job_id):
+            if await anyio.to_thread.run_sync(self.journal.cancel, job_id):
                 await delete_key_block(found.request.get("gemini_key_block"))
                 remove_job_upload(found.request)
                 if stored := stored_upload_source(found.request):

@@ -110,7 +110,8 @@ def test_concurrent_adds_are_each_recorded_once_in_shared_commits(journal):
 
 def test_submissions_on_an_event_loop_are_recorded_without_a_thread_each(journal):
     """The API's path: 50 submissions awaited at once on one loop, repeats and a mismatch
-    among them, each answered with its own outcome; the loop's threads stay as they were."""
+    among them, each answered with its own outcome, then 50 reads; no thread is started for
+    them (the journal's own two do the work)."""
     import asyncio
     import threading
 
@@ -124,7 +125,11 @@ def test_submissions_on_an_event_loop_are_recorded_without_a_thread_each(journal
 
         threads = threading.active_count()
         answers = await asyncio.gather(*(one(n) for n in range(50)), return_exceptions=True)
-        assert threading.active_count() == threads, "a thread per submission"
+        entries = await asyncio.gather(*(journal.read(journal.get, f"j{n}") for n in range(50)))
+        assert threading.active_count() == threads, "a thread per call"
+        assert [e.request for e in entries[1:10]] == [{"n": n} for n in range(1, 10)]
+        with pytest.raises(IdempotencyMismatch):  # a read's error reaches its caller
+            await journal.read(journal.find_idempotent, "same", "other body")
         return answers
 
     answers = asyncio.run(submit_all())
@@ -138,6 +143,7 @@ def test_submissions_on_an_event_loop_are_recorded_without_a_thread_each(journal
 def test_closing_commits_what_was_added_and_refuses_the_rest(tmp_path):
     """Adds racing the close: each one either got its id and is in the file, or was told the
     journal is closed; none waits for ever."""
+    import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
     journal = Journal(tmp_path / "api")
@@ -156,6 +162,8 @@ def test_closing_commits_what_was_added_and_refuses_the_rest(tmp_path):
         recorded = {answer for answer in answers if answer} | {"j-first"}
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         journal.add("late", {})
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        asyncio.run(journal.read(journal.get, "j-first"))
     reopened = Journal(tmp_path / "api")
     assert {e.job_id for e in reopened.pending(limit=500)} == recorded
     reopened.close()
