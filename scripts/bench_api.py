@@ -69,7 +69,10 @@ def _under_load(db: str) -> None:
     (media / "talk.mp4").symlink_to(bench_video())
     ports = (free_port(), free_port())
     api = f"http://127.0.0.1:{ports[0]}"
-    env = {**os.environ, **loopback_env(home, RUNNING_JOBS, REELFLOW_DB=db)}
+    # Queued runs ask for a job slot every 30 s, Prefect's default and `make up`'s, not every
+    # 2 s as in the tests: 250 runs asking every 2 s keep Prefect's SQLite busy on their own.
+    slot_wait = {"PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "30"}
+    env = {**os.environ, **loopback_env(home, RUNNING_JOBS, REELFLOW_DB=db, **slot_wait)}
     with static_server(media) as files:
         stack = _make_up(home, env, ports)
         try:
