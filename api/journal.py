@@ -180,7 +180,8 @@ class _Lane:
 
 class Journal:
     """One SQLite connection for writes, one statement batch at a time, new jobs committed in
-    groups by a thread of its own; a read connection per thread."""
+    groups by a thread of their own; a read connection per thread, the API's reads in a thread
+    of their own."""
 
     def __init__(self, folder: Path, flush_s: float = 1.0):
         folder.mkdir(parents=True, exist_ok=True)

@@ -122,8 +122,9 @@ class Settings(BaseSettings):
     )  # fmt: skip
     worker_nice: int = Field(
         10, ge=0, le=19, validation_alias="WORKER_NICE",
-        description="CPU priority the worker and its jobs give up (nice): the API and the "
-        "Prefect server on the same machine answer at once while jobs use every core.",
+        description="CPU priority the worker and its jobs give up (nice, and its session's "
+        "when it leads one, as under make up): the API and the Prefect server on the same "
+        "machine answer at once while jobs use every core.",
     )  # fmt: skip
     db: Literal["sqlite", "postgres"] = Field(
         "sqlite", validation_alias="REELFLOW_DB",
