@@ -70,7 +70,7 @@ def _under_load(db: str) -> None:
     ports = (free_port(), free_port())
     api = f"http://127.0.0.1:{ports[0]}"
     # Queued runs ask for a job slot every 30 s, Prefect's default and `make up`'s, not every
-    # 2 s as in the tests: 250 runs asking every 2 s keep Prefect's SQLite busy on their own.
+    # 2 s as in the tests: the service as it runs.
     slot_wait = {"PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "30"}
     env = {**os.environ, **loopback_env(home, RUNNING_JOBS, REELFLOW_DB=db, **slot_wait)}
     with static_server(media) as files:
