@@ -1,9 +1,10 @@
 """Knowing which processes are ours: a process's children and the flow runs among them.
 
-The worker starts each flow run as a child in a process group of its own (so cancelling a run
-stops its ffmpeg too). Those groups escape a signal sent to the worker's group, and a killed
-worker leaves its runs behind, reparented to init. So whoever starts a worker watches its
-children while it can still see them (`ChildWatch`), and stops exactly those later, matched by
+The worker starts each flow run as a child, and a run starts its ffmpeg in a process group of
+its own (reelflow/ffmpeg_tool.py). Such a group escapes a signal sent to the worker's group,
+and a killed worker leaves it behind, reparented to init (and a run too, if a runner starts
+runs in groups of their own). So whoever starts a worker watches its children and what they
+start while it can still see them (`ChildWatch`), and stops exactly those later, matched by
 pid and start time, never by looking for processes that merely resemble ours.
 """
 
@@ -41,6 +42,12 @@ def state(pid: int) -> str:
     return fields[0] if fields else "X"
 
 
+def living(pid: int, started: int | None) -> bool:
+    """Whether the process `pid` that started at `started` still runs: a zombie has ended and
+    only waits for its parent (or init, slow to collect here) to take its exit status."""
+    return started is not None and start_time(pid) == started and state(pid) not in ("Z", "X")
+
+
 def _stat(pid: int) -> list[str] | None:
     """/proc/<pid>/stat after the command name (which may hold spaces and parentheses)."""
     try:
@@ -70,7 +77,7 @@ def kill_group(pid: int, started: int | None, sig: int = signal.SIGKILL) -> bool
     alone it went on encoding, orphaned, after its job was handed back. The run is stopped
     first (no new children while they are listed), then its descendants are listed while they
     are still its own, then all are killed."""
-    if started is None or start_time(pid) != started:
+    if not living(pid, started):
         return False
     if sig == signal.SIGKILL:
         _signal(pid, signal.SIGSTOP)
@@ -130,14 +137,19 @@ def _signal(pid: int, sig: int) -> bool:
 
 
 class ChildWatch:
-    """Remembers every child a process starts, by pid and start time, with its flow run id.
+    """Remembers every child a process starts, by pid and start time, with its flow run id,
+    and what each run has started below it (its ffmpeg, in a process group of its own).
 
-    A thread looks every quarter second; a flow run lives for seconds to hours, and
-    `scan()` runs once more just before the parent is stopped."""
+    Prefect's runner starts a run in the worker's own process group, so a worker killed with
+    its group takes its runs with it, but not their ffmpeg, which went on encoding, orphaned,
+    out of reach of a list of the worker's children. Hence the runs' descendants are kept too.
+    A thread looks every quarter second; a flow run lives for seconds to hours, and `scan()`
+    runs once more just before the parent is stopped."""
 
     def __init__(self, pid: int, every_s: float = 0.25):
         self.pid = pid
         self.seen: dict[int, tuple[int, str | None]] = {}
+        self.below: dict[int, set[tuple[int, int]]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, args=(every_s,), daemon=True)
@@ -153,18 +165,44 @@ class ChildWatch:
                 continue
             with self._lock:
                 self.seen[child] = (started, flow_run_of(child))
+        self._scan_below()
+
+    def _scan_below(self) -> None:
+        """Add what each live run has started below it; forget what has ended."""
+        with self._lock:
+            runs = [(pid, started) for pid, (started, run_id) in self.seen.items() if run_id]
+        for pid, started in runs:
+            if start_time(pid) != started:
+                continue
+            now = {(d, s) for d in descendants(pid) if (s := start_time(d)) is not None}
+            with self._lock:
+                kept = {(d, s) for d, s in self.below.get(pid, set()) if start_time(d) == s}
+                self.below[pid] = kept | now
 
     def kill_children(self, flow_run_id: str | None = None) -> int:
-        """SIGKILL the flow-run children seen (or the one running `flow_run_id`) that still
-        live, with their process groups; how many were killed."""
+        """SIGKILL the flow-run children seen (or the one running `flow_run_id`), with their
+        process groups and whatever they started that still lives; how many runs had anything
+        left to kill."""
         with self._lock:
             seen = list(self.seen.items())
+            below = {pid: set(found) for pid, found in self.below.items()}
         killed = 0
         for pid, (started, run_id) in seen:
             if run_id is None or (flow_run_id is not None and run_id != flow_run_id):
                 continue
-            killed += kill_group(pid, started)
+            hit = kill_group(pid, started)
+            for child, child_started in below.get(pid, ()):
+                if living(child, child_started):
+                    hit = _signal(child, signal.SIGKILL) or hit
+            killed += hit
         return killed
+
+    def alive(self, flow_run_id: str) -> list[int]:
+        """The processes of that run, and below it, that still live (a zombie has ended)."""
+        with self._lock:
+            runs = [(pid, s) for pid, (s, run_id) in self.seen.items() if run_id == flow_run_id]
+            found = runs + [entry for pid, _ in runs for entry in self.below.get(pid, ())]
+        return [pid for pid, started in found if living(pid, started)]
 
     def close(self) -> None:
         self._stop.set()

@@ -9,8 +9,9 @@ API under uvicorn, waits until the API says it is ready, prints the URLs, and st
 Ctrl-C or SIGTERM (what systemd, Docker and Kubernetes send): the API first, then the worker,
 which hands its running jobs back to the queue, then the server, all within STOP_WITHIN_S.
 It only ever stops processes it started: its own children, and the flow-run processes its
-worker started, which it watches as they come (the worker starts each in a process group of
-its own, so they outlive a worker that is killed). Tests use the same `Stack` on free ports.
+worker started and what they started, which it watches as they come (a run's ffmpeg runs in a
+process group of its own, and outlives a worker that is killed). Tests use the same `Stack` on
+free ports.
 """
 
 from __future__ import annotations
@@ -141,8 +142,9 @@ class Stack:
         self.stop_process("postgres", signal.SIGINT, wait_s=left(8), group=False)
 
     def kill_flow_runs(self, flow_run_id: str | None = None) -> int:
-        """Kill flow-run processes the stack's workers started (or one run's): a worker that
-        was killed leaves them running, each in its own process group. Nothing else."""
+        """Kill flow-run processes the stack's workers started (or one run's), and what they
+        started: a worker that was killed leaves their ffmpeg running, each in a process group
+        of its own. Nothing else. How many runs had something left to kill."""
         return sum(w.kill_children(flow_run_id) for w in self.watches.values())
 
     def wait_for_deployment(self, timeout_s: float) -> None:

@@ -250,7 +250,11 @@ def test_killed_worker_hands_the_job_back(api, stack):
     run_id = wait_for(api, job_id, statuses=("processing",), timeout=120)["run_id"]
     silent_id, bystander_id = _with_stack_client(stack, lambda: _running_without_process(stack))
     stack.stop_process("worker", sig=9)
-    assert stack.kill_flow_runs(run_id) == 1, "the killed worker's run was not found"
+    # The run died with its worker's process group; its ffmpeg, if one was running, did not.
+    watch = stack.watches["worker"]
+    assert run_id in {run for _, run in watch.seen.values()}, "the worker's run was not seen"
+    stack.kill_flow_runs(run_id)
+    assert not watch.alive(run_id), "part of the run outlived its worker"
     try:
         for run in (run_id, silent_id):
             _wait_until(stack, run, lambda s: s.name == "Rescheduled", timeout=180)

@@ -125,7 +125,11 @@ def test_a_killed_workers_job_finishes_on_the_other(api, cluster):
     run_id = _wait(api, job_id, ("processing",))["run_id"]
     victim = _wait_for_worker(cluster, job_id)
     cluster.stop_process(victim, sig=9)  # its machine is gone: the worker and its runs
-    assert cluster.kill_flow_runs(run_id) == 1
+    # The run died with its worker's process group; its ffmpeg, if one was running, did not.
+    watch = cluster.watches[victim]
+    assert run_id in {run for _, run in watch.seen.values()}, "the worker's run was not seen"
+    cluster.kill_flow_runs(run_id)
+    assert not watch.alive(run_id), "part of the run outlived its worker"
     body = _wait(api, job_id, timeout=600)
     assert body["status"] == "completed", body
     survivor = next(w for w in WORKERS if w != victim)

@@ -13,22 +13,23 @@ import time
 
 import pytest
 
-from deployments.processes import ChildWatch, autogroup_nice, children, start_time
+from deployments.processes import ChildWatch, autogroup_nice, children, living, start_time
 from deployments.stack import ROOT, Stack
 
 RUN_ID = "6f1e8a52-0000-4000-8000-000000000001"
 API_URL = "http://127.0.0.1:4299/api"
 
-# A stand-in worker: starts one "flow run" (a child in its own session whose own child is in a
-# process group of its own, as reelflow.ffmpeg_tool starts ffmpeg), prints the run's pid, then
-# waits.
+# A stand-in worker: starts one "flow run" (a child whose own child is in a process group of
+# its own, as reelflow.ffmpeg_tool starts ffmpeg), prints the run's pid, then waits. The run is
+# in the worker's process group (as Prefect's runner starts runs), or in a session of its own
+# (as a runner might).
 WORKER = textwrap.dedent(f"""
     import os, subprocess, sys, time
     env = dict(os.environ, PREFECT__FLOW_RUN_ID="{RUN_ID}")
     run = subprocess.Popen(
         [sys.executable, "-c", "import subprocess, time; "
          "subprocess.Popen(['sleep', '300'], process_group=0); time.sleep(300)"],
-        env=env, start_new_session=True)
+        env=env, start_new_session=sys.argv[1] == "own-session")
     print(run.pid, flush=True)
     time.sleep(300)
 """)
@@ -45,14 +46,15 @@ def _wait_for(predicate, timeout_s: float = 20) -> None:
         time.sleep(0.05)
 
 
-def test_a_killed_workers_runs_are_stopped_and_nothing_else(tmp_path):
+@pytest.mark.parametrize("run_session", ["worker's group", "own-session"])
+def test_a_killed_workers_runs_are_stopped_and_nothing_else(tmp_path, run_session):
     env = dict(os.environ, PREFECT_API_URL=API_URL)
     lookalike = subprocess.Popen(  # a user's own `prefect` command against the same server
         [sys.executable, "-c", "import time; time.sleep(300)"],
         env=dict(env, PREFECT__FLOW_RUN_ID=RUN_ID), start_new_session=True,
     )  # fmt: skip
     worker = subprocess.Popen(
-        [sys.executable, "-c", WORKER], env=env, stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", WORKER, run_session], env=env, stdout=subprocess.PIPE, text=True,
         start_new_session=True,
     )  # fmt: skip
     stack = Stack(env={"PREFECT_API_URL": API_URL})
@@ -63,15 +65,17 @@ def test_a_killed_workers_runs_are_stopped_and_nothing_else(tmp_path):
         _wait_for(lambda: children(run_pid))  # the run's own child (ffmpeg's place)
         grandchild = children(run_pid)[0]
         run_started, grandchild_started = start_time(run_pid), start_time(grandchild)
-        _wait_for(lambda: run_pid in stack.watches["worker"].seen)
+        watch = stack.watches["worker"]
+        _wait_for(lambda: grandchild in {pid for pid, _ in watch.below.get(run_pid, ())})
 
-        stack.stop_process("worker", sig=9)  # the worker dies; its run lives on, orphaned
-        assert _alive(run_pid, run_started)
+        stack.stop_process("worker", sig=9)  # the worker dies; what escaped its group lives on
+        assert _alive(grandchild, grandchild_started), "the run's ffmpeg outlives its worker"
         assert stack.kill_flow_runs("some-other-run") == 0
         assert stack.kill_flow_runs(RUN_ID) == 1
 
-        _wait_for(lambda: not _alive(run_pid, run_started))
-        _wait_for(lambda: not _alive(grandchild, grandchild_started))
+        _wait_for(lambda: not living(run_pid, run_started))
+        _wait_for(lambda: not living(grandchild, grandchild_started))
+        assert not watch.alive(RUN_ID)
         assert lookalike.poll() is None, "a process the stack did not start was killed"
         assert stack.kill_flow_runs() == 0, "a dead run was killed twice"
     finally:
