@@ -143,7 +143,7 @@ class Dispatcher:
 
     async def dispatch_pending(self) -> bool:
         """Create runs for the pending jobs; False when one could not be made and waits."""
-        while entries := await anyio.to_thread.run_sync(self.journal.pending, BATCH):
+        while entries := await self.journal.read(self.journal.pending, BATCH):
             results = await asyncio.gather(*(self._dispatch_one(e) for e in entries))
             if not all(results):
                 return False
@@ -181,7 +181,7 @@ class Dispatcher:
 
         deployment_id = await self.deployment_id()
         block = entry.request.get("gemini_key_block")
-        key = await anyio.to_thread.run_sync(self.journal.secret, entry.job_id)
+        key = await self.journal.read(self.journal.secret, entry.job_id)
         if block and key:
             await Secret(value=key).asave(block, overwrite=True)
         run = await self.client.create_flow_run_from_deployment(

@@ -105,7 +105,6 @@ class _Call:
 
     args: tuple
     event: threading.Event | None = None
-    loop: asyncio.AbstractEventLoop | None = None
     future: asyncio.Future | None = None
     result: Any = None
     error: BaseException | None = None
@@ -138,8 +137,7 @@ class _Lane:
 
     async def acall(self, *args: Any) -> Any:
         """From an event loop: await the outcome."""
-        loop = asyncio.get_running_loop()
-        mine = self._put(_Call(args, loop=loop, future=loop.create_future()))
+        mine = self._put(_Call(args, future=asyncio.get_running_loop().create_future()))
         await mine.future
         return mine.outcome()
 
@@ -243,18 +241,9 @@ class Journal:
 
     # -- accepting ------------------------------------------------------------------------
 
-    def add(
-        self,
-        job_id: str,
-        request: dict,
-        secret: str | None = None,
-        idempotency: tuple[str, str] | None = None,
-        limit: QueueLimit | None = None,
-    ) -> str:
-        """Record a new job; with (key, fingerprint), the job already recorded under that key
-        instead when there is one (its id is returned, nothing is added). With a `limit`,
-        QueueFull when that many jobs wait already (counted in the same transaction)."""
-        return self._commits.call(*self._entry(job_id, request, secret, idempotency, limit))
+    def add(self, *args: Any, **kwargs: Any) -> str:
+        """`accept`, from a thread: waits for the commit."""
+        return self._commits.call(*self._entry(*args, **kwargs))
 
     async def accept(
         self,
@@ -264,9 +253,14 @@ class Journal:
         idempotency: tuple[str, str] | None = None,
         limit: QueueLimit | None = None,
     ) -> str:
-        """`add` for an event loop. Group commit: whatever was added while the last commit ran
-        is written in one transaction, so 50 submissions at once cost one commit (and, with
-        flush_s=0, one disk flush), not 50 in a row."""
+        """Record a new job; with (key, fingerprint), the job already recorded under that key
+        instead when there is one (its id is returned, nothing is added). With a `limit`,
+        QueueFull when that many jobs wait already (counted in the same transaction).
+
+        Group commit: whatever was added while the last commit ran is written in one
+        transaction, so 50 submissions at once cost one commit (and, with flush_s=0, one disk
+        flush), not 50 in a row. A caller that gives up waiting (a client gone) does not undo
+        its job: it is recorded all the same."""
         entry = self._entry(job_id, request, secret, idempotency, limit)
         return await self._commits.acall(*entry)
 
@@ -275,7 +269,7 @@ class Journal:
         thread."""
         return await self._reads.acall(method, *args)
 
-    def _entry(self, job_id, request, secret, idempotency, limit) -> tuple:
+    def _entry(self, job_id, request, secret=None, idempotency=None, limit=None) -> tuple:
         sealed = self._fernet.encrypt(secret.encode()) if secret else None
         return job_id, json.dumps(request), sealed, idempotency, limit
 
@@ -512,7 +506,7 @@ def _tell(batch: list[_Call]) -> None:
         if call.event is not None:
             call.event.set()
         else:
-            loops.setdefault(call.loop, []).append(call)
+            loops.setdefault(call.future.get_loop(), []).append(call)
     for loop, calls in loops.items():
         with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
             loop.call_soon_threadsafe(_settle, calls)

@@ -57,7 +57,7 @@ def main() -> int:
 
 
 def _under_load(db: str) -> None:
-    from deployments.processes import descendants, start_time, state
+    from deployments.processes import descendants, living, start_time
     from deployments.stack import free_port, loopback_env
     from testkit.loopback import static_server
 
@@ -99,9 +99,7 @@ def _under_load(db: str) -> None:
             stack.send_signal(signal.SIGTERM)
             code = stack.wait(timeout=120)
             took = time.perf_counter() - began
-            # A zombie has ended (this machine's init may be slow to collect it): not left.
-            left = [pid for pid, started in ours.items()
-                    if start_time(pid) == started and state(pid) not in ("Z", "X")]  # fmt: skip
+            left = [pid for pid, started in ours.items() if living(pid, started)]
             print(f"[{db}] SIGTERM with {RUNNING_JOBS} jobs running: everything exited in "
                   f"{took:.1f} s (exit code {code}; {len(ours)} processes, {len(left)} left; "
                   "target < 30 s, 0 left)")  # fmt: skip

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deployments.processes import autogroup_nice, descendants, start_time, state
+from deployments.processes import autogroup_nice, descendants, living, start_time, state
 from deployments.stack import ROOT, free_port
 from tests.helpers.media import SAMPLE
 from tests.helpers.servers import stack_env, static_server
@@ -116,8 +116,7 @@ def _still_running(ours: dict[int, int], grace_s: float = 5.0) -> list[int]:
     full test run here once found one, its command line already empty, right after the stop)."""
     deadline = time.monotonic() + grace_s
     while True:
-        left = [pid for pid, started in ours.items()
-                if start_time(pid) == started and state(pid) not in ("Z", "X")]  # fmt: skip
+        left = [pid for pid, started in ours.items() if living(pid, started)]
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.2)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from deployments.processes import state
+from deployments.processes import living, start_time
 from tests.helpers.api import api_client, register_deployments, wait_for_run_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_the_dispatcher_ends_with_the_api_even_when_it_is_killed(tmp_path, prefe
                            env=prefect_env, stdout=subprocess.PIPE, cwd=ROOT)  # fmt: skip
     try:
         dispatcher = int(api.stdout.readline())
-        assert _running(dispatcher)
+        assert living(dispatcher, start_time(dispatcher))
     finally:
         api.kill()  # SIGKILL: no handler of the API's runs
         api.wait()
@@ -104,13 +104,9 @@ def _health_until(api, done, timeout_s: float = 10) -> dict:
     raise AssertionError(f"/health never changed: {body}")
 
 
-def _running(pid: int) -> bool:
-    return state(pid) not in ("Z", "X")
-
-
 def _ends(pid: int, within_s: float) -> bool:
-    deadline = time.monotonic() + within_s
-    while _running(pid):
+    deadline, started = time.monotonic() + within_s, start_time(pid)
+    while living(pid, started):
         if time.monotonic() > deadline:
             os.kill(pid, signal.SIGKILL)  # ours: started by the stand-in above
             return False

@@ -140,6 +140,28 @@ def test_submissions_on_an_event_loop_are_recorded_without_a_thread_each(journal
     assert journal.secret("j1") == KEY
 
 
+def test_a_submitter_that_gives_up_still_leaves_its_job_recorded(journal):
+    """A client gone while its POST waits for the commit: its wait is cancelled, the job is
+    recorded all the same (the dispatcher makes its run), and the loop reports no error."""
+    import asyncio
+
+    async def give_up() -> list:
+        loop = asyncio.get_running_loop()
+        errors: list = []
+        loop.set_exception_handler(lambda _, context: errors.append(context))
+        waiting = asyncio.create_task(journal.accept("gone", {"n": 1}))
+        await asyncio.sleep(0)  # queued for the commit
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert await journal.accept("next", {}) == "next"  # the commit after it ran and told
+        await asyncio.sleep(0.05)
+        return errors
+
+    assert asyncio.run(give_up()) == []
+    assert journal.get("gone") is not None
+
+
 def test_closing_commits_what_was_added_and_refuses_the_rest(tmp_path):
     """Adds racing the close: each one either got its id and is in the file, or was told the
     journal is closed; none waits for ever."""
